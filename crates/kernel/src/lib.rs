@@ -1,0 +1,15 @@
+//! What every business area shares: database and migrations, clock, random
+//! secrets, passwords, audit journal (OPS-3), outbox and jobs (OPS-5), mail,
+//! and the web layer (layout, CSRF, headers, errors, authorisation types).
+
+pub mod audit;
+pub mod clock;
+pub mod db;
+pub mod jobs;
+pub mod mail;
+pub mod outbox;
+pub mod password;
+pub mod random;
+pub mod web;
+
+pub use db::{Backend, Db, Tx};

@@ -1,0 +1,133 @@
+//! OPS-7: CSRF protection for every form, in one place. A random token lives
+//! in an `HttpOnly`, `SameSite=Lax` cookie and is repeated in each form's
+//! hidden `csrf_token` field (double submit). Unsafe requests must carry the
+//! matching token, and are refused outright when the browser says they come
+//! from another site (`Sec-Fetch-Site: cross-site`) or from another origin.
+//! Paths authenticated by bearer tokens (APIs) are exempt: they carry no
+//! ambient credentials.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::lang::cookie;
+use super::{ErrorPage, Msg, Site};
+use crate::random;
+
+pub const COOKIE: &str = "mutualis_csrf";
+pub const FIELD: &str = "csrf_token";
+
+/// The reader's token, for templates (`ctx.csrf`).
+#[derive(Clone, Debug)]
+pub struct CsrfToken(pub String);
+
+#[derive(Clone, Debug)]
+pub struct CsrfConfig {
+    pub site: Site,
+    /// Path prefixes that are not cookie-authenticated (bearer APIs, OAuth
+    /// endpoints called by services).
+    pub exempt_prefixes: Vec<&'static str>,
+    /// Largest form body read to find the token.
+    pub max_form_bytes: usize,
+}
+
+fn refused() -> Response {
+    ErrorPage {
+        status: StatusCode::FORBIDDEN,
+        message: Msg::new(
+            "Cette demande a été refusée : elle ne provient pas d'un formulaire de cette plateforme ou le formulaire a expiré (protection contre la falsification de requête). Rechargez la page et recommencez.",
+            "This request was refused: it does not come from a form of this platform or the form expired (cross-site request forgery protection). Reload the page and try again.",
+        ),
+        cause: None,
+    }
+    .into_response()
+}
+
+fn valid_token(t: &str) -> bool {
+    t.len() == 43
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub async fn layer(State(config): State<CsrfConfig>, mut request: Request, next: Next) -> Response {
+    let existing = cookie(request.headers(), COOKIE)
+        .filter(|t| valid_token(t))
+        .map(str::to_string);
+    let token = existing.clone().unwrap_or_else(|| random::token(32));
+    request.extensions_mut().insert(CsrfToken(token.clone()));
+
+    let unsafe_method = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let exempt = config
+        .exempt_prefixes
+        .iter()
+        .any(|p| request.uri().path().starts_with(p));
+    if unsafe_method && !exempt {
+        let headers = request.headers();
+        if headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes() == b"cross-site")
+        {
+            return refused();
+        }
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            if origin.as_bytes() != config.site.origin().as_bytes() {
+                return refused();
+            }
+        }
+        let Some(expected) = existing.as_deref() else {
+            return refused();
+        };
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if content_type.starts_with("application/x-www-form-urlencoded") {
+            let (parts, body) = request.into_parts();
+            let Ok(bytes) = to_bytes(body, config.max_form_bytes).await else {
+                return ErrorPage::bad_request(Msg::new(
+                    "Le formulaire envoyé est trop volumineux.",
+                    "The submitted form is too large.",
+                ))
+                .into_response();
+            };
+            let sent = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+                .ok()
+                .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == FIELD).map(|(_, v)| v));
+            if !sent.is_some_and(|s| random::same_secret(&s, expected)) {
+                return refused();
+            }
+            request = Request::from_parts(parts, Body::from(bytes));
+        } else {
+            // Multipart forms (attachments) carry the token in the query
+            // string of their action; anything else is not a form of ours.
+            let sent = request.uri().query().and_then(|q| {
+                serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+                    .ok()?
+                    .into_iter()
+                    .find(|(k, _)| k == FIELD)
+                    .map(|(_, v)| v)
+            });
+            if !(content_type.starts_with("multipart/form-data")
+                && sent.is_some_and(|s| random::same_secret(&s, expected)))
+            {
+                return refused();
+            }
+        }
+    }
+
+    let mut response = next.run(request).await;
+    if existing.is_none() {
+        let secure = if config.site.secure() { "; Secure" } else { "" };
+        let value = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax{secure}");
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
