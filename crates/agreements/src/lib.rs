@@ -1,1 +1,10 @@
+//! Agreements and contributions: organisations and populations (CONV-1), the
+//! services catalogue (CONV-2); later the framework agreements and
+//! contributions (CONV, FIN).
 
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod store;
+
+pub use error::Error;

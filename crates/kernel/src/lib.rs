@@ -10,6 +10,8 @@ pub mod mail;
 pub mod outbox;
 pub mod password;
 pub mod random;
+pub mod state;
 pub mod web;
 
 pub use db::{Backend, Db, Tx};
+pub use state::AppState;

@@ -1,0 +1,354 @@
+//! Accounts, roles and sessions. One SQL path for both databases.
+
+use kernel::audit::{self, Actor, Event};
+use kernel::web::{Grant, Role, Scope, Viewer};
+use kernel::{Db, clock, random};
+use serde_json::json;
+use sqlx::Row;
+
+use crate::domain::EmailAddress;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub password_hash: Option<String>,
+    pub disabled: bool,
+    pub last_login_at: Option<i64>,
+}
+
+fn account(row: &sqlx::any::AnyRow) -> Result<Account, sqlx::Error> {
+    let disabled: i64 = row.try_get("disabled")?;
+    Ok(Account {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        display_name: row.try_get("display_name")?,
+        password_hash: row.try_get("password_hash")?,
+        disabled: disabled == 1,
+        last_login_at: row.try_get("last_login_at")?,
+    })
+}
+
+macro_rules! select_accounts {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, email, display_name, password_hash, disabled, last_login_at FROM accounts ",
+            $rest
+        )
+    };
+}
+
+/// Creates an account, or returns `None` when the e-mail is taken.
+pub async fn create_account(
+    db: &Db,
+    actor: Actor,
+    email: &EmailAddress,
+    display_name: &str,
+    password_hash: Option<&str>,
+    initial_role: Option<(Role, i64)>,
+) -> Result<Option<i64>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO accounts (email, display_name, password_hash, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (email) DO NOTHING RETURNING id",
+    )
+    .bind(email.as_str())
+    .bind(display_name)
+    .bind(password_hash)
+    .bind(clock::now_ms())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = inserted else {
+        return Ok(None);
+    };
+    let id: i64 = row.try_get("id")?;
+    audit::append(
+        &mut tx,
+        &Event::new(actor.clone(), "account.create", format!("account:{id}"))
+            .with(json!({ "email": email.as_str() })),
+    )
+    .await?;
+    if let Some((role, org)) = initial_role {
+        insert_grant(&mut tx, &actor, id, org, role).await?;
+    }
+    tx.commit().await?;
+    Ok(Some(id))
+}
+
+async fn insert_grant(
+    tx: &mut kernel::Tx,
+    actor: &Actor,
+    account_id: i64,
+    organisation_id: i64,
+    role: Role,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO roles (account_id, organisation_id, role, granted_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (account_id, organisation_id, role) DO NOTHING",
+    )
+    .bind(account_id)
+    .bind(organisation_id)
+    .bind(role.code())
+    .bind(clock::now_ms())
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 1 {
+        audit::append(
+            tx,
+            &Event::new(actor.clone(), "role.grant", format!("account:{account_id}"))
+                .with(json!({ "organisation_id": organisation_id, "role": role.code() })),
+        )
+        .await?;
+    }
+    Ok(done.rows_affected() == 1)
+}
+
+/// Grants a role (idempotent); journaled when it changes something.
+pub async fn grant_role(
+    db: &Db,
+    actor: Actor,
+    account_id: i64,
+    organisation_id: i64,
+    role: Role,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let changed = insert_grant(&mut tx, &actor, account_id, organisation_id, role).await?;
+    tx.commit().await?;
+    Ok(changed)
+}
+
+pub async fn revoke_role(
+    db: &Db,
+    actor: Actor,
+    account_id: i64,
+    organisation_id: i64,
+    role: Role,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let done = sqlx::query(
+        "DELETE FROM roles WHERE account_id = $1 AND organisation_id = $2 AND role = $3",
+    )
+    .bind(account_id)
+    .bind(organisation_id)
+    .bind(role.code())
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 1 {
+        audit::append(
+            &mut tx,
+            &Event::new(actor, "role.revoke", format!("account:{account_id}"))
+                .with(json!({ "organisation_id": organisation_id, "role": role.code() })),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn account_by_email(
+    db: &Db,
+    email: &EmailAddress,
+) -> Result<Option<Account>, sqlx::Error> {
+    let row = sqlx::query(select_accounts!("WHERE email = $1"))
+        .bind(email.as_str())
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(account).transpose()
+}
+
+pub async fn account_by_id(db: &Db, id: i64) -> Result<Option<Account>, sqlx::Error> {
+    let row = sqlx::query(select_accounts!("WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(account).transpose()
+}
+
+pub async fn grants(db: &Db, account_id: i64) -> Result<Vec<Grant>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT r.organisation_id, r.role, o.name, o.kind FROM roles r JOIN organisations o ON o.id = r.organisation_id \
+         WHERE r.account_id = $1 ORDER BY o.name, r.role",
+    )
+    .bind(account_id)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let code: String = r.try_get("role")?;
+        let kind: String = r.try_get("kind")?;
+        if let Some(role) = Role::parse(&code) {
+            out.push(Grant {
+                organisation_id: r.try_get("organisation_id")?,
+                organisation_name: r.try_get("name")?,
+                metropolis: kind == "metropolis",
+                role,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A staff account as listed for administrators.
+#[derive(Clone, Debug)]
+pub struct StaffAccount {
+    pub account: Account,
+    pub grants: Vec<Grant>,
+}
+
+/// Accounts that hold a role inside `scope`, with those roles only: a
+/// commune administrator sees the roles at their commune, not what the same
+/// person may hold elsewhere (OPS-7).
+pub async fn staff_accounts(db: &Db, scope: &Scope) -> Result<Vec<StaffAccount>, sqlx::Error> {
+    let rows = sqlx::query(select_accounts!(
+        "WHERE id IN (SELECT account_id FROM roles) ORDER BY email"
+    ))
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::new();
+    for row in &rows {
+        let account = account(row)?;
+        let visible: Vec<Grant> = grants(db, account.id)
+            .await?
+            .into_iter()
+            .filter(|g| scope.allows(g.organisation_id))
+            .collect();
+        if !visible.is_empty() {
+            out.push(StaffAccount {
+                account,
+                grants: visible,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One staff account, only when it holds a role inside `scope`.
+pub async fn staff_account(
+    db: &Db,
+    scope: &Scope,
+    id: i64,
+) -> Result<Option<StaffAccount>, sqlx::Error> {
+    let Some(account) = account_by_id(db, id).await? else {
+        return Ok(None);
+    };
+    let visible: Vec<Grant> = grants(db, id)
+        .await?
+        .into_iter()
+        .filter(|g| scope.allows(g.organisation_id))
+        .collect();
+    if visible.is_empty() && *scope != Scope::All {
+        return Ok(None);
+    }
+    Ok(Some(StaffAccount {
+        account,
+        grants: visible,
+    }))
+}
+
+pub async fn set_password(
+    db: &Db,
+    actor: Actor,
+    account_id: i64,
+    password_hash: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        &Event::new(
+            actor,
+            "account.password_set",
+            format!("account:{account_id}"),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// How long a session lasts (absolute): a working day.
+pub const SESSION_MS: i64 = 12 * 3600 * 1000;
+
+/// Opens a session after a successful login; returns the cookie's token.
+/// Only the token's SHA-256 is stored.
+pub async fn open_session(db: &Db, account_id: i64) -> Result<String, sqlx::Error> {
+    let token = random::token(32);
+    let now = clock::now_ms();
+    let mut tx = db.begin().await?;
+    sqlx::query("INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(random::sha256_hex(&token))
+        .bind(account_id)
+        .bind(now)
+        .bind(now + SESSION_MS)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE accounts SET last_login_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        &Event::new(
+            Actor::Account(account_id),
+            "login.success",
+            format!("account:{account_id}"),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// The person behind a session token, if the session is live.
+pub async fn viewer(db: &Db, token: &str) -> Result<Option<Viewer>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT a.id, a.email, a.display_name FROM sessions s JOIN accounts a ON a.id = s.account_id \
+         WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND a.disabled = 0",
+    )
+    .bind(random::sha256_hex(token))
+    .bind(clock::now_ms())
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let account_id: i64 = row.try_get("id")?;
+    Ok(Some(Viewer {
+        account_id,
+        email: row.try_get("email")?,
+        display_name: row.try_get("display_name")?,
+        grants: grants(db, account_id).await?,
+    }))
+}
+
+/// Ends a session (logout); every node sees it at the next request.
+pub async fn close_session(db: &Db, token: &str) -> Result<Option<i64>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let row = sqlx::query(
+        "UPDATE sessions SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL RETURNING account_id",
+    )
+    .bind(clock::now_ms())
+    .bind(random::sha256_hex(token))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let account_id = match row {
+        Some(r) => {
+            let id: i64 = r.try_get("account_id")?;
+            audit::append(
+                &mut tx,
+                &Event::new(Actor::Account(id), "logout", format!("account:{id}")),
+            )
+            .await?;
+            Some(id)
+        }
+        None => None,
+    };
+    tx.commit().await?;
+    Ok(account_id)
+}

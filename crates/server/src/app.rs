@@ -1,0 +1,139 @@
+//! Composition: the areas' routers behind the shared middleware, the job
+//! runner, and a running node that stops gracefully.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::middleware::{from_fn, from_fn_with_state};
+use kernel::AppState;
+use kernel::mail::MailConfig;
+use kernel::outbox::Deliverer;
+use kernel::web::{self, Site, csrf::CsrfConfig};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
+
+use crate::pages;
+
+/// Largest request body accepted by default (forms); areas that take files
+/// raise it on their own routes.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(Clone, Copy, Default)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
+        kernel::random::token(12).parse().ok().map(RequestId::new)
+    }
+}
+
+/// Every route of the platform with its middleware.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let csrf = CsrfConfig {
+        site: state.site.clone(),
+        exempt_prefixes: vec!["/api/"],
+        max_form_bytes: BODY_LIMIT,
+    };
+    Router::new()
+        .merge(pages::router())
+        .merge(identity::http::router())
+        .merge(agreements::http::router())
+        .fallback(pages::not_found)
+        .route_layer(from_fn(web::metrics::layer))
+        .layer(from_fn(web::error::render_errors))
+        .layer(from_fn_with_state(csrf, web::csrf::layer))
+        .layer(from_fn_with_state(state.clone(), identity::session::layer))
+        .layer(from_fn(web::lang::layer))
+        .layer(from_fn_with_state(state.site.clone(), web::headers::layer))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, RandomRequestId))
+        .with_state(state)
+}
+
+/// A node: HTTP server and job runner, until [`Node::stop`].
+pub struct Node {
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+    jobs: Option<JoinHandle<()>>,
+}
+
+pub struct NodeConfig {
+    pub state: AppState,
+    pub mail: MailConfig,
+    /// Run the job runner (outbox) on this node.
+    pub jobs: bool,
+}
+
+impl Node {
+    pub async fn start(listener: TcpListener, config: NodeConfig) -> anyhow::Result<Node> {
+        let addr = listener.local_addr()?;
+        let stop = CancellationToken::new();
+        let jobs = config.jobs.then(|| {
+            let deliverer = Deliverer::new(config.state.db.clone(), config.mail.clone());
+            tokio::spawn(kernel::jobs::run_outbox(deliverer, stop.clone()))
+        });
+        let app = router(config.state);
+        let server_stop = stop.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { server_stop.cancelled().await })
+                .await
+        });
+        Ok(Node {
+            addr,
+            stop,
+            server,
+            jobs,
+        })
+    }
+
+    /// A handle that stops the node when cancelled (signal handlers).
+    pub fn stopper(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Waits until the node was stopped and both halves finished: in-flight
+    /// requests complete, the job runner ends its current pass.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.server.await??;
+        self.stop.cancel();
+        if let Some(jobs) = self.jobs {
+            jobs.await?;
+        }
+        Ok(())
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.wait().await
+    }
+}
+
+/// The public URL when none is configured: `http://` + the bind address.
+pub fn default_public_url(bind: &SocketAddr) -> String {
+    format!("http://{bind}")
+}
+
+pub fn site(public_url: &str) -> Site {
+    Site::new(public_url)
+}

@@ -1,0 +1,351 @@
+//! The command line: `serve` and the operator commands. Every command that
+//! touches data takes `--data-dir` / `--database-url` (or their environment
+//! variables), so that it works on a running installation.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kernel::audit::Actor;
+use kernel::mail::MailConfig;
+use kernel::password::Hasher;
+use kernel::{AppState, Db};
+
+use crate::app::{self, Node, NodeConfig};
+use crate::demo;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mutualis",
+    version,
+    about = "Mutualis: the platform of digital services shared by a metropolis and its communes"
+)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty, env = "MUTUALIS_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DbArgs {
+    /// Directory for the embedded SQLite database and local files.
+    #[arg(long, env = "MUTUALIS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://…); without it, SQLite in the data directory.
+    #[arg(long, env = "MUTUALIS_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+impl DbArgs {
+    pub async fn open(&self) -> anyhow::Result<Db> {
+        let db = Db::open(self.database_url.as_deref(), &self.data_dir).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the platform (HTTP server and background jobs).
+    Serve(ServeArgs),
+    /// Run the database migrations and exit.
+    Migrate(DbArgs),
+    /// Import reference data.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Administrator accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// The audit journal (OPS-3).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Print every page of the platform as JSON (used by the browser tests).
+    Pages,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "MUTUALIS_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Address people and services use (default: http:// + the bind address).
+    #[arg(long, env = "MUTUALIS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address of the Prometheus metrics listener.
+    #[arg(long, env = "MUTUALIS_METRICS_BIND", default_value = "127.0.0.1:9464")]
+    pub metrics_bind: SocketAddr,
+    /// Do not start the metrics listener.
+    #[arg(long)]
+    pub no_metrics: bool,
+    /// Seed demo data (idempotent) and print the demo accounts.
+    #[arg(long)]
+    pub demo: bool,
+    /// SMTP server (smtp://host:port, smtps://user:pass@host); default: write
+    /// messages as files in <data-dir>/mail.
+    #[arg(long, env = "MUTUALIS_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of the platform's e-mails.
+    #[arg(
+        long,
+        env = "MUTUALIS_MAIL_FROM",
+        default_value = "Mutualis <ne-pas-repondre@mutualis.localhost>"
+    )]
+    pub mail_from: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Load or update communes and their population series from a CSV file
+    /// (insee_code,siren,name,population_in_force_YYYY…). Nothing is written
+    /// if any row is bad.
+    Communes {
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create a metropolis administrator. The password is read from standard
+    /// input with --password-stdin, otherwise generated and printed once.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the whole hash chain; exits non-zero at the first broken entry.
+    Verify(DbArgs),
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MUTUALIS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    init_logs(cli.log_format);
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(db) => {
+            db.open().await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import(ImportCommand::Communes { file, db }) => import_communes(&file, &db).await,
+        Command::Admin(AdminCommand::Create {
+            email,
+            name,
+            password_stdin,
+            db,
+        }) => admin_create(&email, &name, password_stdin, &db).await,
+        Command::Audit(AuditCommand::Verify(db)) => {
+            let db = db.open().await?;
+            match kernel::audit::verify(&db).await? {
+                Ok(n) => {
+                    println!("audit journal intact: {n} entries verified");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(broken) => {
+                    eprintln!("{broken}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Pages => {
+            let pages: Vec<_> = crate::pages::all_pages()
+                .into_iter()
+                .map(|(path, staff)| serde_json::json!({ "path": path, "staff": staff }))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&pages)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn import_communes(file: &std::path::Path, db: &DbArgs) -> anyhow::Result<ExitCode> {
+    let bytes =
+        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let records = match agreements::domain::communes_csv::parse(&bytes) {
+        Ok(r) => r,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{}: {e}", file.display());
+            }
+            eprintln!("{} bad row(s): nothing was imported", errors.len());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let db = db.open().await?;
+    let source = format!("file:{}", file.display());
+    let outcome = agreements::store::import_communes(&db, Actor::Cli, &source, &records).await?;
+    println!(
+        "{} communes read: {} created, {} updated, {} unchanged",
+        records.len(),
+        outcome.created,
+        outcome.updated,
+        outcome.unchanged
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// ID-1's length floor applies to administrators too.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+async fn admin_create(
+    email: &str,
+    name: &str,
+    password_stdin: bool,
+    db: &DbArgs,
+) -> anyhow::Result<ExitCode> {
+    let email = identity::domain::EmailAddress::parse(email)
+        .map_err(|e| anyhow::anyhow!("invalid e-mail address {email:?}: {e}"))?;
+    let (password, generated) = if password_stdin {
+        let mut input = String::new();
+        std::io::stdin().read_to_string(&mut input)?;
+        let password = input.trim_end_matches(['\r', '\n']).to_string();
+        if password.chars().count() < MIN_PASSWORD_CHARS {
+            anyhow::bail!("the password must have at least {MIN_PASSWORD_CHARS} characters");
+        }
+        (password, false)
+    } else {
+        (kernel::random::token(15), true)
+    };
+    let db = db.open().await?;
+    let metropolis = agreements::store::ensure_metropolis(&db, demo::METROPOLIS_NAME).await?;
+    let hash = Hasher::new(1).hash(password.clone()).await;
+    let created = identity::store::create_account(
+        &db,
+        Actor::Cli,
+        &email,
+        name,
+        Some(&hash),
+        Some((kernel::web::Role::MetropolisAdmin, metropolis)),
+    )
+    .await?;
+    match created {
+        Some(id) => {
+            println!("administrator account {id} created for {email}");
+            if generated {
+                // Printed once, never stored in clear nor logged.
+                println!("password: {password}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("an account already exists for {email}: nothing was changed");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| app::default_public_url(&args.bind));
+    if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+        anyhow::bail!("--public-url must start with http:// or https://");
+    }
+    let db = args.db.open().await?;
+    let mail = MailConfig::new(args.smtp_url.as_deref(), &args.mail_from, &args.db.data_dir)?;
+    if !args.no_metrics {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(args.metrics_bind)
+            .install()
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot start the metrics listener on {}: {e}",
+                    args.metrics_bind
+                )
+            })?;
+    }
+    let state = AppState {
+        db: db.clone(),
+        site: app::site(&public_url),
+        hasher: Hasher::per_core(),
+    };
+    let accounts = if args.demo {
+        Some(demo::seed(&state).await?)
+    } else {
+        None
+    };
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.bind))?;
+    let node = Node::start(
+        listener,
+        NodeConfig {
+            state,
+            mail,
+            jobs: true,
+        },
+    )
+    .await?;
+    println!(
+        "Mutualis listening on {} (public address {public_url})",
+        node.addr
+    );
+    if let Some(accounts) = accounts {
+        demo::print_accounts(&accounts, &public_url);
+    }
+    let stopper = node.stopper();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests and jobs");
+        stopper.cancel();
+    });
+    node.wait().await?;
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
