@@ -13,5 +13,8 @@ pub mod random;
 pub mod state;
 pub mod web;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
 pub use db::{Backend, Db, Tx};
 pub use state::AppState;

@@ -1,0 +1,468 @@
+// Accessibility of every page of Mutualis, in a real (headless) Chromium with axe-core.
+//
+// Starts the `mutualis` binary itself on a free loopback port with a fresh data
+// directory (--demo --no-metrics), asks it for its page list (`mutualis pages`),
+// then checks, with axe-core (WCAG 2.0/2.1 A and AA rules):
+//   - every public page, anonymously, in French then in English;
+//   - every staff page, logged in through the form as the metropolis admin,
+//     then logout through the header button;
+//   - every staff page as a commune admin (a 403 page is accepted, but it must
+//     pass axe too);
+//   - the keyboard: the first Tab on the home page focuses the skip link.
+//
+// Environment:
+//   MUTUALIS_BIN      the binary (default $HOME/.cache/mutualis-target/debug/mutualis)
+//   MUTUALIS_CHROMIUM the browser (default /usr/bin/chromium)
+//   CI=true           a missing prerequisite fails the run instead of skipping it.
+//
+// Run: npm ci && npm test   (from tests/interop/browser)
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+
+const BIN = process.env.MUTUALIS_BIN
+  || path.join(os.homedir(), '.cache', 'mutualis-target', 'debug', 'mutualis');
+const CHROMIUM = process.env.MUTUALIS_CHROMIUM || '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+const IN_CI = /^(1|true|yes)$/i.test(process.env.CI || '');
+
+const DEMO_PASSWORD = 'demo-mutualis-2026';
+const METROPOLIS_ADMIN = 'admin@metropole.demo';
+const COMMUNE_ADMIN = 'admin@villeurbanne.demo';
+const DEMO_INSEE = '69266'; // Villeurbanne
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+const READY_TIMEOUT_MS = 60_000;
+const TEST_TIMEOUT_MS = 180_000;
+
+// ---------------------------------------------------------------- prerequisites
+
+function missingPrerequisites() {
+  const missing = [];
+  const executable = (file, what) => {
+    try {
+      accessSync(file, constants.X_OK);
+    } catch {
+      missing.push(`${what} not found or not executable at ${file}`);
+    }
+  };
+  executable(BIN, 'mutualis binary (build it: cd /work/main && CARGO_TARGET_DIR=$HOME/.cache/mutualis-target cargo build; or set MUTUALIS_BIN)');
+  executable(CHROMIUM, 'Chromium (apt-get install chromium; or set MUTUALIS_CHROMIUM)');
+  for (const pkg of ['playwright-core', 'axe-core']) {
+    try {
+      require.resolve(pkg);
+    } catch {
+      missing.push(`npm package ${pkg} not installed (run: npm ci in tests/interop/browser)`);
+    }
+  }
+  return missing;
+}
+
+const MISSING = missingPrerequisites();
+let SKIP = false;
+if (MISSING.length > 0) {
+  const banner = '!'.repeat(78);
+  if (IN_CI) {
+    // Fail loudly: with CI=true, nothing may be skipped.
+    test('browser test prerequisites (CI=true: none may be missing)', () => {
+      assert.fail(`missing prerequisites:\n  - ${MISSING.join('\n  - ')}`);
+    });
+  } else {
+    SKIP = `SKIPPED, missing prerequisites: ${MISSING.join('; ')}`;
+    console.error(`\n${banner}\n!! Mutualis browser accessibility tests SKIPPED (CI is not set):\n!!   - ${MISSING.join('\n!!   - ')}\n${banner}\n`);
+  }
+}
+
+// ---------------------------------------------------------------- the server
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+class Server {
+  constructor() {
+    this.child = null;
+    this.dataDir = null;
+    this.output = '';
+    this.exited = null;
+  }
+
+  tail(lines = 40) {
+    return this.output.split('\n').slice(-lines).join('\n');
+  }
+
+  async start() {
+    this.dataDir = mkdtempSync(path.join(os.tmpdir(), 'mutualis-a11y-'));
+    this.port = await freePort();
+    this.base = `http://127.0.0.1:${this.port}`;
+    const args = ['serve', '--demo', '--no-metrics', '--data-dir', this.dataDir,
+      '--bind', `127.0.0.1:${this.port}`, '--log-format', 'json'];
+    this.child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const collect = (chunk) => {
+      this.output += chunk.toString();
+      if (this.output.length > 200_000) this.output = this.output.slice(-100_000);
+    };
+    this.child.stdout.on('data', collect);
+    this.child.stderr.on('data', collect);
+    this.exitPromise = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => {
+        this.exited = { code, signal };
+        resolve();
+      });
+      this.child.on('error', (err) => {
+        this.exited = { error: err };
+        resolve();
+      });
+    });
+
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (this.exited) {
+        throw new Error(`mutualis exited before it was ready (${JSON.stringify(this.exited)}):\n${this.tail()}`);
+      }
+      try {
+        const res = await fetch(`${this.base}/readyz`, { signal: AbortSignal.timeout(2000) });
+        if (res.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      await sleep(150);
+    }
+    throw new Error(`mutualis was not ready on ${this.base}/readyz after ${READY_TIMEOUT_MS} ms:\n${this.tail()}`);
+  }
+
+  // Synchronous part of the stop, also used from process 'exit'.
+  killNow(signal = 'SIGTERM') {
+    if (this.child && !this.exited) {
+      try { this.child.kill(signal); } catch { /* already gone */ }
+    }
+  }
+
+  async stop() {
+    if (this.child && !this.exited) {
+      this.killNow('SIGTERM');
+      const stopped = await Promise.race([this.exitPromise.then(() => true), sleep(10_000).then(() => false)]);
+      if (!stopped) {
+        this.killNow('SIGKILL');
+        await this.exitPromise;
+      }
+    }
+    if (this.dataDir) {
+      rmSync(this.dataDir, { recursive: true, force: true });
+      this.dataDir = null;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- axe
+
+const AXE_SOURCE = MISSING.length === 0 ? readFileSync(require.resolve('axe-core'), 'utf8') : '';
+
+// The platform's CSP forbids inline scripts, so axe is not added as a <script>
+// tag: it is evaluated through the DevTools protocol (not subject to the page's
+// CSP), and the pages are tested with their real CSP in force.
+async function runAxe(page) {
+  const loaded = await page.evaluate(() => typeof window.axe !== 'undefined');
+  if (!loaded) {
+    await page.evaluate(AXE_SOURCE);
+  }
+  return page.evaluate(async (tags) => {
+    const results = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
+    return results.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      helpUrl: v.helpUrl,
+      targets: v.nodes.map((n) => n.target.map((t) => (Array.isArray(t) ? t.join(' >>> ') : t)).join(' ')),
+      summary: v.nodes[0] ? v.nodes[0].failureSummary : '',
+    }));
+  }, AXE_TAGS);
+}
+
+function formatViolations(found) {
+  const lines = [];
+  for (const { label, url, violations } of found) {
+    for (const v of violations) {
+      lines.push(`- ${label} ${url}: ${v.id} (${v.impact}) ${v.help}`);
+      for (const t of v.targets.slice(0, 10)) lines.push(`    target: ${t}`);
+      if (v.targets.length > 10) lines.push(`    … and ${v.targets.length - 10} more`);
+      if (v.summary) lines.push(`    ${v.summary.replace(/\n/g, '\n    ')}`);
+      lines.push(`    ${v.helpUrl}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------- helpers
+
+function pathname(url) {
+  return new URL(url).pathname;
+}
+
+async function setLanguage(page, server, lang, back = '/') {
+  await page.goto(`${server.base}/langue/${lang}?retour=${encodeURIComponent(back)}`);
+  const htmlLang = await page.evaluate(() => document.documentElement.lang);
+  assert.equal(htmlLang, lang, `after /langue/${lang} the page language should be ${lang}`);
+}
+
+/**
+ * Visits each path, checks its status and language, runs axe; collects violations
+ * and bad statuses in `report` rather than stopping at the first one.
+ */
+async function auditPages(page, server, paths, { label, lang, okStatuses = [200], report }) {
+  for (const p of paths) {
+    const url = `${server.base}${p}`;
+    const response = await page.goto(url, { waitUntil: 'load' });
+    const status = response ? response.status() : 0;
+    const landed = pathname(page.url());
+    if (!okStatuses.includes(status)) {
+      report.problems.push(`- ${label} ${p}: HTTP ${status} (expected ${okStatuses.join(' or ')}), landed on ${page.url()}`);
+    } else if (landed !== pathname(url)) {
+      report.problems.push(`- ${label} ${p}: redirected to ${page.url()}`);
+    }
+    const htmlLang = await page.evaluate(() => document.documentElement.lang);
+    if (htmlLang !== lang) report.problems.push(`- ${label} ${p}: <html lang="${htmlLang}">, expected "${lang}"`);
+    const violations = await runAxe(page);
+    report.visited.push({ label, path: p, status, violations: violations.length });
+    if (violations.length > 0) report.violations.push({ label, url: p, violations });
+  }
+}
+
+function newReport() {
+  return { visited: [], violations: [], problems: [] };
+}
+
+function assertClean(report, what) {
+  const parts = [];
+  if (report.violations.length > 0) {
+    const count = report.violations.reduce((n, f) => n + f.violations.length, 0);
+    parts.push(`${count} axe violation(s) (${AXE_TAGS.join(', ')}):\n${formatViolations(report.violations)}`);
+  }
+  if (report.problems.length > 0) parts.push(`page problems:\n${report.problems.join('\n')}`);
+  const summary = report.visited.map((v) => `${v.label} ${v.path} → ${v.status}, ${v.violations} violation(s)`).join('\n  ');
+  console.log(`# ${what}: ${report.visited.length} page visit(s)\n  ${summary}`);
+  if (parts.length > 0) assert.fail(`${what}:\n${parts.join('\n\n')}`);
+}
+
+async function login(page, server, email) {
+  await page.goto(`${server.base}/connexion`);
+  const form = page.locator('form[action="/connexion"]');
+  await form.locator('input[name="email"]').fill(email);
+  await form.locator('input[name="password"]').fill(DEMO_PASSWORD);
+  await Promise.all([
+    page.waitForURL((u) => u.pathname !== '/connexion', { timeout: 15_000 }).catch(() => {}),
+    form.getByRole('button', { name: 'Se connecter' }).click(),
+  ]);
+  const logout = page.getByRole('button', { name: 'Se déconnecter' });
+  const ok = await logout.isVisible();
+  assert.ok(ok, `login as ${email} failed: no visible "Se déconnecter" button on ${page.url()}`);
+}
+
+async function logout(page, server) {
+  await Promise.all([
+    page.waitForEvent('framenavigated', { timeout: 15_000 }),
+    page.getByRole('button', { name: 'Se déconnecter' }).click(),
+  ]);
+  await page.waitForLoadState('load');
+  assert.equal(await page.getByRole('button', { name: 'Se déconnecter' }).count(), 0,
+    `after logout a "Se déconnecter" button is still on ${page.url()}`);
+  const response = await page.goto(`${server.base}/gestion`);
+  assert.equal(pathname(page.url()), '/connexion',
+    `after logout /gestion should redirect to /connexion, landed on ${page.url()} (HTTP ${response && response.status()})`);
+}
+
+/** The first account id linked from /gestion/comptes, or null. */
+async function firstAccountId(page, server) {
+  const response = await page.goto(`${server.base}/gestion/comptes`);
+  if (!response || response.status() !== 200) return null;
+  const hrefs = await page.$$eval('a[href]', (as) => as.map((a) => a.getAttribute('href')));
+  const m = hrefs.map((h) => /^\/gestion\/comptes\/(\d+)$/.exec(h)).find(Boolean);
+  return m ? m[1] : null;
+}
+
+function resolvePath(pattern, params) {
+  return pattern.replace(/\{(\w+)\}/g, (whole, name) => {
+    if (params[name] === undefined || params[name] === null) {
+      throw new Error(`no value for {${name}} in page pattern ${pattern}`);
+    }
+    return encodeURIComponent(params[name]);
+  });
+}
+
+// ---------------------------------------------------------------- the tests
+
+const DESCRIBE_SKIP = MISSING.length === 0 ? false : (SKIP || 'missing prerequisites: see the failing test above');
+
+describe('Mutualis pages in headless Chromium with axe-core', { skip: DESCRIBE_SKIP, timeout: 15 * 60_000 }, () => {
+  const server = new Server();
+  let browser;
+  let pages;
+
+  const onExit = () => server.killNow('SIGKILL');
+  const onSignal = (sig) => {
+    server.killNow('SIGKILL');
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+
+  before(async () => {
+    process.on('exit', onExit);
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+
+    const out = execFileSync(BIN, ['pages'], { encoding: 'utf8', timeout: 30_000 });
+    pages = JSON.parse(out);
+    assert.ok(Array.isArray(pages) && pages.length > 0, `\`mutualis pages\` printed no pages: ${out}`);
+    for (const p of pages) {
+      assert.ok(typeof p.path === 'string' && p.path.startsWith('/') && typeof p.staff === 'boolean',
+        `bad entry in \`mutualis pages\`: ${JSON.stringify(p)}`);
+    }
+
+    await server.start();
+
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  }, { timeout: 120_000 });
+
+  after(async () => {
+    try {
+      if (browser) await browser.close();
+    } finally {
+      await server.stop();
+      process.off('exit', onExit);
+    }
+  });
+
+  const publicPaths = () => pages.filter((p) => !p.staff).map((p) => p.path);
+  const staffPatterns = () => pages.filter((p) => p.staff).map((p) => p.path);
+
+  test('every public page passes axe, in French then in English', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const paths = publicPaths();
+      assert.ok(paths.length > 0, 'no public page listed');
+      for (const p of paths) assert.ok(!/\{/.test(p), `public page with a parameter: ${p}`);
+      const report = newReport();
+      await auditPages(page, server, paths, { label: '[fr, anonymous]', lang: 'fr', report });
+      await setLanguage(page, server, 'en');
+      await auditPages(page, server, paths, { label: '[en, anonymous]', lang: 'en', report });
+      assertClean(report, 'public pages');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('metropolis admin: log in through the form, every staff page passes axe, log out', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await login(page, server, METROPOLIS_ADMIN);
+      const id = await firstAccountId(page, server);
+      assert.ok(id, 'no link to /gestion/comptes/<id> on /gestion/comptes for the metropolis admin');
+      const paths = staffPatterns().map((p) => resolvePath(p, { id, insee: DEMO_INSEE }));
+      assert.ok(paths.length > 0, 'no staff page listed');
+      const report = newReport();
+      await auditPages(page, server, paths, { label: '[fr, metropolis admin]', lang: 'fr', report });
+      await setLanguage(page, server, 'en', '/gestion');
+      await auditPages(page, server, paths, { label: '[en, metropolis admin]', lang: 'en', report });
+      await setLanguage(page, server, 'fr', '/gestion');
+      assertClean(report, 'staff pages (metropolis admin)');
+      await logout(page, server);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('commune admin: every staff page passes axe (403 accepted)', { timeout: TEST_TIMEOUT_MS }, async () => {
+    // An account id the commune admin can see, else the metropolis admin's first one.
+    let id = null;
+    {
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        await login(page, server, COMMUNE_ADMIN);
+        id = await firstAccountId(page, server);
+      } finally {
+        await context.close();
+      }
+    }
+    if (!id) {
+      const context = await browser.newContext();
+      try {
+        const page = await context.newPage();
+        await login(page, server, METROPOLIS_ADMIN);
+        id = await firstAccountId(page, server);
+      } finally {
+        await context.close();
+      }
+    }
+    assert.ok(id, 'could not resolve an account id for /gestion/comptes/{id}');
+
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await login(page, server, COMMUNE_ADMIN);
+      const paths = staffPatterns().map((p) => resolvePath(p, { id, insee: DEMO_INSEE }));
+      const report = newReport();
+      await auditPages(page, server, paths, { label: '[fr, commune admin]', lang: 'fr', okStatuses: [200, 403], report });
+      await setLanguage(page, server, 'en', '/gestion');
+      await auditPages(page, server, paths, { label: '[en, commune admin]', lang: 'en', okStatuses: [200, 403], report });
+      const home = report.visited.find((v) => v.path === '/gestion');
+      if (home) assert.equal(home.status, 200, 'the commune admin should see /gestion');
+      assertClean(report, 'staff pages (commune admin)');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('keyboard: the first Tab on the home page focuses the skip link', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(`${server.base}/`);
+      await page.keyboard.press('Tab');
+      const focused = await page.evaluate(() => {
+        const el = document.activeElement;
+        const r = el.getBoundingClientRect();
+        return {
+          tag: el.tagName,
+          text: (el.textContent || '').trim(),
+          href: el.getAttribute('href'),
+          onScreen: r.width > 0 && r.height > 0 && r.right > 0 && r.bottom > 0
+            && r.left < window.innerWidth && r.top < window.innerHeight,
+        };
+      });
+      assert.equal(focused.tag, 'A', `first Tab focused <${focused.tag.toLowerCase()}> "${focused.text}", expected the skip link`);
+      assert.equal(focused.text, 'Aller au contenu');
+      assert.ok(focused.onScreen, 'the focused skip link should be visible on screen');
+      // Following it moves to the main content.
+      await page.keyboard.press('Enter');
+      const target = focused.href.replace(/^#/, '');
+      await page.waitForFunction((id) => document.activeElement && document.activeElement.id === id, target, { timeout: 5_000 });
+      const mainTag = await page.evaluate(() => document.activeElement.tagName);
+      assert.equal(mainTag, 'MAIN', 'the skip link should lead to <main>');
+    } finally {
+      await context.close();
+    }
+  });
+});
