@@ -183,10 +183,12 @@ mod tests {
 69001,123,,x\n";
         let errors = parse(file).unwrap_err();
         let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
-        assert_eq!(lines, vec![3, 4, 6]);
+        // Line 5 repeats the INSEE code of line 4 (itself bad): both are reported.
+        assert_eq!(lines, vec![3, 4, 5, 6]);
         assert!(errors[0].message.contains("INSEE"));
         assert!(errors[1].message.contains("-4"));
-        assert!(errors[2].message.contains("SIREN") && errors[2].message.contains("name"));
+        assert!(errors[2].message.contains("twice"));
+        assert!(errors[3].message.contains("SIREN") && errors[3].message.contains("name"));
     }
 
     #[test]
