@@ -435,6 +435,27 @@ describe('Mutualis pages in headless Chromium with axe-core', { skip: DESCRIBE_S
     }
   });
 
+  test('axe really runs: a defect put into the page is reported', { timeout: TEST_TIMEOUT_MS }, async () => {
+    // Guards against a vacuous green run (axe not loaded, rules not selected…).
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(`${server.base}/connexion`);
+      assert.deepEqual(await runAxe(page), [], 'the untouched login page should be clean');
+      await page.evaluate(() => {
+        document.querySelector('label[for="email"]').removeAttribute('for');
+        document.documentElement.removeAttribute('lang');
+        document.querySelector('h1').style.color = '#eeeeee'; // CSSOM, allowed by the CSP
+      });
+      const ids = (await runAxe(page)).map((v) => v.id).sort();
+      assert.ok(ids.includes('label'), `axe should report the unlabelled e-mail field, got: ${ids.join(', ')}`);
+      assert.ok(ids.includes('html-has-lang'), `axe should report the missing lang, got: ${ids.join(', ')}`);
+      assert.ok(ids.includes('color-contrast'), `axe should report the low-contrast heading, got: ${ids.join(', ')}`);
+    } finally {
+      await context.close();
+    }
+  });
+
   test('keyboard: the first Tab on the home page focuses the skip link', { timeout: TEST_TIMEOUT_MS }, async () => {
     const context = await browser.newContext();
     try {

@@ -10,10 +10,10 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::lang::cookie;
-use super::{ErrorPage, Msg, Site};
+use super::{ErrorPage, Msg, PageContext, Site, page_context};
 use crate::random;
 
 pub const COOKIE: &str = "mutualis_csrf";
@@ -33,7 +33,8 @@ pub struct CsrfConfig {
     pub max_form_bytes: usize,
 }
 
-fn refused() -> Response {
+/// Rendered here, not by `render_errors`, which runs inside this layer.
+fn refused(ctx: &PageContext) -> Response {
     ErrorPage {
         status: StatusCode::FORBIDDEN,
         message: Msg::new(
@@ -42,7 +43,7 @@ fn refused() -> Response {
         ),
         cause: None,
     }
-    .into_response()
+    .render(ctx)
 }
 
 fn valid_token(t: &str) -> bool {
@@ -67,20 +68,21 @@ pub async fn layer(State(config): State<CsrfConfig>, mut request: Request, next:
         .iter()
         .any(|p| request.uri().path().starts_with(p));
     if unsafe_method && !exempt {
+        let ctx = page_context(request.extensions(), request.uri());
         let headers = request.headers();
         if headers
             .get("sec-fetch-site")
             .is_some_and(|v| v.as_bytes() == b"cross-site")
         {
-            return refused();
+            return refused(&ctx);
         }
         if let Some(origin) = headers.get(header::ORIGIN) {
             if origin.as_bytes() != config.site.origin().as_bytes() {
-                return refused();
+                return refused(&ctx);
             }
         }
         let Some(expected) = existing.as_deref() else {
-            return refused();
+            return refused(&ctx);
         };
         let content_type = headers
             .get(header::CONTENT_TYPE)
@@ -90,17 +92,21 @@ pub async fn layer(State(config): State<CsrfConfig>, mut request: Request, next:
         if content_type.starts_with("application/x-www-form-urlencoded") {
             let (parts, body) = request.into_parts();
             let Ok(bytes) = to_bytes(body, config.max_form_bytes).await else {
-                return ErrorPage::bad_request(Msg::new(
-                    "Le formulaire envoyé est trop volumineux.",
-                    "The submitted form is too large.",
-                ))
-                .into_response();
+                return ErrorPage {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    message: Msg::new(
+                        "Le formulaire envoyé est trop volumineux : raccourcissez vos textes et recommencez.",
+                        "The submitted form is too large: shorten your texts and try again.",
+                    ),
+                    cause: None,
+                }
+                .render(&ctx);
             };
             let sent = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
                 .ok()
                 .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == FIELD).map(|(_, v)| v));
             if !sent.is_some_and(|s| random::same_secret(&s, expected)) {
-                return refused();
+                return refused(&ctx);
             }
             request = Request::from_parts(parts, Body::from(bytes));
         } else {
@@ -116,7 +122,7 @@ pub async fn layer(State(config): State<CsrfConfig>, mut request: Request, next:
             if !(content_type.starts_with("multipart/form-data")
                 && sent.is_some_and(|s| random::same_secret(&s, expected)))
             {
-                return refused();
+                return refused(&ctx);
             }
         }
     }

@@ -89,6 +89,7 @@ impl ErrorPage {
             StatusCode::NOT_FOUND => ctx.tr("Page introuvable", "Page not found"),
             StatusCode::FORBIDDEN => ctx.tr("Accès refusé", "Access denied"),
             StatusCode::INTERNAL_SERVER_ERROR => ctx.tr("Erreur du serveur", "Server error"),
+            StatusCode::PAYLOAD_TOO_LARGE => ctx.tr("Envoi trop volumineux", "Request too large"),
             _ => ctx.tr("Demande incorrecte", "Bad request"),
         };
         let page = ErrorTemplate {
@@ -135,7 +136,7 @@ pub async fn render_errors(
     next: axum::middleware::Next,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let ctx = super::page_context(&parts);
+    let ctx = super::page_context(&parts.extensions, &parts.uri);
     let mut response = next
         .run(axum::extract::Request::from_parts(parts, body))
         .await;

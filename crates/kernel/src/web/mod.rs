@@ -74,19 +74,19 @@ impl<S: Send + Sync> FromRequestParts<S> for PageContext {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(page_context(parts))
+        Ok(page_context(&parts.extensions, &parts.uri))
     }
 }
 
-pub fn page_context(parts: &Parts) -> PageContext {
+/// The context of a request, from what the middleware put in its extensions.
+pub fn page_context(extensions: &axum::http::Extensions, uri: &axum::http::Uri) -> PageContext {
     PageContext {
-        lang: parts.extensions.get::<Lang>().copied().unwrap_or_default(),
-        csrf: parts
-            .extensions
+        lang: extensions.get::<Lang>().copied().unwrap_or_default(),
+        csrf: extensions
             .get::<CsrfToken>()
             .map(|t| t.0.clone())
             .unwrap_or_default(),
-        viewer: parts.extensions.get::<Viewer>().cloned(),
-        path: parts.uri.path().to_string(),
+        viewer: extensions.get::<Viewer>().cloned(),
+        path: uri.path().to_string(),
     }
 }

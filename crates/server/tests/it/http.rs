@@ -1,0 +1,555 @@
+//! Pages through a real listener: login and logout (ID-1), CSRF and headers
+//! (OPS-7), the staff route walk (OPS-7), language, limits.
+
+use identity::domain::EmailAddress;
+use kernel::audit::{self, Actor};
+use kernel::testing;
+use kernel::web::{Role, Scope};
+use reqwest::StatusCode;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn staff_log_in_and_out_through_the_form_id_1() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let b = app.browser();
+        let anonymous = b.get("/gestion/communes").await;
+        assert_eq!(anonymous.status, StatusCode::SEE_OTHER, "{}", t.name);
+        assert_eq!(anonymous.location(), "/connexion?retour=/gestion/communes");
+
+        let form = b.get("/connexion").await;
+        assert!(form.body.contains("name=\"email\"") && form.body.contains("name=\"password\""));
+        let token = form.csrf();
+        let done = b
+            .post_form(
+                "/connexion",
+                &[
+                    ("csrf_token", &token),
+                    ("email", METROPOLIS_ADMIN),
+                    ("password", PASSWORD),
+                    ("retour", "/gestion/communes"),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER);
+        assert_eq!(done.location(), "/gestion/communes");
+        let cookie = done
+            .set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with("mutualis_session="))
+            .expect("session cookie");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+        assert!(!cookie.contains("Secure"), "plain http: no Secure flag");
+        let session_value = cookie.split(';').next().unwrap().to_string();
+
+        let communes = b.get("/gestion/communes").await;
+        assert_eq!(communes.status, StatusCode::OK);
+        assert!(communes.body.contains("Villeurbanne") && communes.body.contains("Vénissieux"));
+        assert!(
+            communes.body.contains("1436354"),
+            "the 2026 total of the 58 communes"
+        );
+
+        let page = b.get("/gestion").await;
+        let out = b
+            .post_form("/deconnexion", &[("csrf_token", &page.csrf())])
+            .await;
+        assert_eq!(out.status, StatusCode::SEE_OTHER);
+        assert_eq!(
+            b.get("/gestion").await.status,
+            StatusCode::SEE_OTHER,
+            "{}: logged out",
+            t.name
+        );
+        // The old cookie is dead on the server, not only forgotten by the browser.
+        let replay = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = replay
+            .get(app.url("/gestion"))
+            .header("cookie", &session_value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "{}: revoked session refused",
+            t.name
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_in_french_and_journaled_ops_3() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let b = app.browser();
+    let token = b.get("/connexion").await.csrf();
+    for (email, password) in [
+        (METROPOLIS_ADMIN, "not-the-password"),
+        ("nobody@exemple.fr", PASSWORD),
+    ] {
+        let page = b
+            .post_form(
+                "/connexion",
+                &[
+                    ("csrf_token", &token),
+                    ("email", email),
+                    ("password", password),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            page.body
+                .contains("Adresse e-mail ou mot de passe incorrect"),
+            "{}",
+            page.body
+        );
+        assert!(
+            !page
+                .set_cookies()
+                .iter()
+                .any(|c| c.starts_with("mutualis_session="))
+        );
+    }
+    let failures: Vec<_> = audit::latest(&t.db, None, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "login.failure")
+        .collect();
+    assert_eq!(failures.len(), 2);
+    assert!(
+        failures
+            .iter()
+            .any(|e| e.target == "email:nobody@exemple.fr")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_cross_site_post_is_refused_ops_7() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let b = app.browser();
+    let token = b.get("/connexion").await.csrf();
+    let login = [
+        ("csrf_token", token.as_str()),
+        ("email", METROPOLIS_ADMIN),
+        ("password", PASSWORD),
+    ];
+    let no_token = [("email", METROPOLIS_ADMIN), ("password", PASSWORD)];
+
+    let missing = b.post_form("/connexion", &no_token).await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN);
+    assert!(
+        missing.body.contains("falsification de requête"),
+        "a French explanation: {}",
+        missing.body
+    );
+    let wrong = b
+        .post_form(
+            "/connexion",
+            &[
+                ("csrf_token", "x".repeat(43).as_str()),
+                ("email", METROPOLIS_ADMIN),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let other_origin = b
+        .post_form_with("/connexion", &login, &[("origin", "https://evil.example")])
+        .await;
+    assert_eq!(other_origin.status, StatusCode::FORBIDDEN);
+    let cross_site = b
+        .post_form_with("/connexion", &login, &[("sec-fetch-site", "cross-site")])
+        .await;
+    assert_eq!(cross_site.status, StatusCode::FORBIDDEN);
+    // A browser without the CSRF cookie (an attacker's page) cannot succeed.
+    let stranger = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = stranger
+        .post(app.url("/connexion"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(login).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // The same form from this site goes through.
+    assert_eq!(
+        b.post_form("/connexion", &login).await.status,
+        StatusCode::SEE_OTHER
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers_ops_7() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let b = app.browser();
+    for path in [
+        "/",
+        "/connexion",
+        "/healthz",
+        "/readyz",
+        "/nope",
+        "/static/site.css",
+        "/gestion",
+    ] {
+        let page = b.get(path).await;
+        let h = |name: &str| {
+            page.headers
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_default()
+        };
+        assert!(
+            h("content-security-policy").contains("script-src 'self'"),
+            "{path}"
+        );
+        assert!(
+            !h("content-security-policy").contains("unsafe-inline"),
+            "{path}"
+        );
+        assert!(
+            h("content-security-policy").contains("frame-ancestors 'none'"),
+            "{path}"
+        );
+        assert_eq!(h("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(h("x-frame-options"), "DENY", "{path}");
+        assert_eq!(h("referrer-policy"), "same-origin", "{path}");
+        assert!(!h("x-request-id").is_empty(), "{path}: request id");
+    }
+    let missing = b.get("/nope").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("Page introuvable") && missing.body.contains("<main"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cookies_are_secure_when_served_over_https_ops_7() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn_with_url(&t, Some("https://mutualis.example")).await;
+    let b = app.browser();
+    let form = b.get("/connexion").await;
+    assert!(
+        form.set_cookies().iter().all(|c| c.contains("; Secure")),
+        "{:?}",
+        form.set_cookies()
+    );
+    assert!(form.headers.get("strict-transport-security").is_some());
+    let token = form.csrf();
+    let done = b
+        .post_form_with(
+            "/connexion",
+            &[
+                ("csrf_token", &token),
+                ("email", METROPOLIS_ADMIN),
+                ("password", PASSWORD),
+            ],
+            &[("origin", "https://mutualis.example")],
+        )
+        .await;
+    let session = done
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("mutualis_session="))
+        .unwrap();
+    assert!(session.contains("; Secure"), "{session}");
+    app.stop().await;
+}
+
+/// Markers of Lyon's data, which Villeurbanne's staff must never read.
+const LYON_MARKERS: &[&str] = &["216901231", "519127", "agent@lyon.demo"];
+
+fn substitute(pattern: &str, lyon_agent: i64) -> String {
+    let path = pattern
+        .replace("{insee}", "69123")
+        .replace("{id}", &lyon_agent.to_string());
+    assert!(
+        !path.contains('{'),
+        "unknown placeholder in {pattern}: extend the walk"
+    );
+    path
+}
+
+async fn lyon_agent(app: &TestApp) -> i64 {
+    let lyon = agreements::store::commune(&app.state.db, &Scope::All, "69123")
+        .await
+        .unwrap()
+        .unwrap();
+    identity::store::create_account(
+        &app.state.db,
+        Actor::Cli,
+        &EmailAddress::parse("agent@lyon.demo").unwrap(),
+        "Agent de Lyon",
+        None,
+        Some((Role::HelpAgent, lyon.id)),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+/// OPS-7: every staff page, walked as Villeurbanne's staff with Lyon's
+/// identifiers, shows nothing of Lyon; the same walk as the metropolis's
+/// administrator reaches every page (so the walk is not empty).
+#[tokio::test]
+async fn commune_staff_never_read_another_communes_data_ops_7() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let agent = lyon_agent(&app).await;
+        let staff_pages: Vec<&str> = server::pages::all_pages()
+            .into_iter()
+            .filter(|(_, staff)| *staff)
+            .map(|(p, _)| p)
+            .collect();
+        assert!(
+            staff_pages.len() >= 8,
+            "the page list covers the staff pages"
+        );
+
+        for who in [COMMUNE_ADMIN, HELP_AGENT] {
+            let b = app.browser();
+            b.login(who, PASSWORD).await;
+            for pattern in &staff_pages {
+                let path = substitute(pattern, agent);
+                let page = b.get(&path).await;
+                assert!(
+                    [StatusCode::OK, StatusCode::FORBIDDEN, StatusCode::NOT_FOUND]
+                        .contains(&page.status),
+                    "{}: {who} {path}: {}",
+                    t.name,
+                    page.status
+                );
+                for marker in LYON_MARKERS {
+                    assert!(
+                        !page.body.contains(marker),
+                        "{}: {who} read {marker} on {path}",
+                        t.name
+                    );
+                }
+            }
+            // Nor change Lyon's roles.
+            let token = b.get("/gestion").await.csrf();
+            let lyon = agreements::store::commune(&app.state.db, &Scope::All, "69123")
+                .await
+                .unwrap()
+                .unwrap();
+            let grant = format!("{}:help_agent", lyon.id);
+            for action in ["roles", "roles/retrait"] {
+                let page = b
+                    .post_form(
+                        &format!("/gestion/comptes/{agent}/{action}"),
+                        &[("csrf_token", &token), ("grant", &grant)],
+                    )
+                    .await;
+                assert!(
+                    matches!(page.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+                    "{who} {action}: {}",
+                    page.status
+                );
+            }
+        }
+        let grants = identity::store::grants(&app.state.db, agent).await.unwrap();
+        assert_eq!(grants.len(), 1, "{}: Lyon's agent untouched", t.name);
+
+        let admin = app.browser();
+        admin.login(METROPOLIS_ADMIN, PASSWORD).await;
+        for pattern in &staff_pages {
+            let path = substitute(pattern, agent);
+            let page = admin.get(&path).await;
+            assert_eq!(
+                page.status,
+                StatusCode::OK,
+                "{}: metropolis admin on {path}",
+                t.name
+            );
+        }
+        assert!(
+            admin
+                .get("/gestion/communes/69123")
+                .await
+                .body
+                .contains("519127")
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_commune_admin_grants_roles_at_their_commune_only() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let b = app.browser();
+    b.login(COMMUNE_ADMIN, PASSWORD).await;
+    let villeurbanne = agreements::store::commune(&app.state.db, &Scope::All, "69266")
+        .await
+        .unwrap()
+        .unwrap();
+    let metropolis = agreements::store::ensure_metropolis(&app.state.db, "Métropole de Lyon")
+        .await
+        .unwrap();
+    let agent =
+        identity::store::account_by_email(&app.state.db, &EmailAddress::parse(HELP_AGENT).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+    let page = b.get(&format!("/gestion/comptes/{}", agent.id)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let token = page.csrf();
+    let path = format!("/gestion/comptes/{}/roles", agent.id);
+    let ok = b
+        .post_form(
+            &path,
+            &[
+                ("csrf_token", &token),
+                ("grant", &format!("{}:finance", villeurbanne.id)),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    let refused = b
+        .post_form(
+            &path,
+            &[
+                ("csrf_token", &token),
+                ("grant", &format!("{metropolis}:finance")),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let nonsense = b
+        .post_form(&path, &[("csrf_token", &token), ("grant", "banana")])
+        .await;
+    assert_eq!(nonsense.status, StatusCode::BAD_REQUEST);
+    assert!(
+        nonsense.body.contains("Choisissez une organisation"),
+        "{}",
+        nonsense.body
+    );
+    let roles: Vec<Role> = identity::store::grants(&app.state.db, agent.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.role)
+        .collect();
+    assert_eq!(roles, vec![Role::Finance, Role::HelpAgent]);
+    let journal = audit::latest(&app.state.db, None, 5).await.unwrap();
+    assert_eq!(journal[0].action, "role.grant");
+    assert!(audit::verify(&app.state.db).await.unwrap().is_ok());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn staff_accounts_are_created_with_a_password_shown_once() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let b = app.browser();
+    b.login(COMMUNE_ADMIN, PASSWORD).await;
+    let form = b.get("/gestion/comptes/nouveau").await;
+    let villeurbanne = agreements::store::commune(&app.state.db, &Scope::All, "69266")
+        .await
+        .unwrap()
+        .unwrap();
+    let grant = format!("{}:referent", villeurbanne.id);
+    let bad = b
+        .post_form(
+            "/gestion/comptes/nouveau",
+            &[
+                ("csrf_token", &form.csrf()),
+                ("email", "pas-une-adresse"),
+                ("grant", &grant),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad.body.contains("Saisissez une adresse e-mail valide")
+            && bad.body.contains("pas-une-adresse")
+    );
+    let created = b
+        .post_form(
+            "/gestion/comptes/nouveau",
+            &[
+                ("csrf_token", &form.csrf()),
+                ("email", "nouveau@villeurbanne.demo"),
+                ("display_name", "Nina Nouvelle"),
+                ("grant", &grant),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let start = created.body.find("<code>").unwrap() + 6;
+    let password = &created.body[start..created.body[start..].find("</code>").unwrap() + start];
+    let newcomer = app.browser();
+    newcomer.login("nouveau@villeurbanne.demo", password).await;
+    assert_eq!(
+        newcomer.get("/gestion/communes/69266").await.status,
+        StatusCode::OK
+    );
+    let dup = b
+        .post_form(
+            "/gestion/comptes/nouveau",
+            &[
+                ("csrf_token", &form.csrf()),
+                ("email", "nouveau@villeurbanne.demo"),
+                ("grant", &grant),
+            ],
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::UNPROCESSABLE_ENTITY);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pages_switch_to_english_and_back() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let b = app.browser();
+    assert!(b.get("/").await.body.contains("<html lang=\"fr\">"));
+    let switch = b.get("/langue/en?retour=/connexion").await;
+    assert_eq!(switch.location(), "/connexion");
+    let page = b.get("/connexion").await;
+    assert!(page.body.contains("<html lang=\"en\">") && page.body.contains("Sign in"));
+    assert_eq!(
+        b.get("/langue/en?retour=https://evil.example")
+            .await
+            .location(),
+        "/",
+        "no open redirect"
+    );
+    b.get("/langue/fr").await;
+    assert!(b.get("/").await.body.contains("Aller au contenu"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_and_probes_answer() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let b = app.browser();
+    let token = b.get("/connexion").await.csrf();
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let page = b
+        .post_form("/connexion", &[("csrf_token", &token), ("email", &huge)])
+        .await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(page.body.contains("trop volumineux"));
+    assert_eq!(b.get("/healthz").await.status, StatusCode::OK);
+    assert_eq!(b.get("/readyz").await.body, "ready");
+    app.stop().await;
+}

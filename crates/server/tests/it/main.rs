@@ -1,0 +1,7 @@
+//! The platform from outside: HTTP through a real listener, the command line
+//! through the real binary, several nodes on one database. One test binary.
+
+mod cli;
+mod http;
+mod nodes;
+mod support;
