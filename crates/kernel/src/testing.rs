@@ -96,24 +96,6 @@ fn replace_database(url: &str, name: &str) -> String {
     format!("{host_part}/{name}{query}")
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn database_name_is_replaced() {
-        assert_eq!(
-            super::replace_database(
-                "postgres://u:p@127.0.0.1:5433/postgres?sslmode=disable",
-                "x"
-            ),
-            "postgres://u:p@127.0.0.1:5433/x?sslmode=disable"
-        );
-        assert_eq!(
-            super::replace_database("postgres://h", "x"),
-            "postgres://h/x"
-        );
-    }
-}
-
 /// A real SMTP server process (Python's `aiosmtpd`, from PyPI) that stores
 /// every message it receives in a maildir. Killed when dropped.
 pub struct SmtpServer {
@@ -197,5 +179,23 @@ impl Drop for SmtpServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_name_is_replaced() {
+        assert_eq!(
+            super::replace_database(
+                "postgres://u:p@127.0.0.1:5433/postgres?sslmode=disable",
+                "x"
+            ),
+            "postgres://u:p@127.0.0.1:5433/x?sslmode=disable"
+        );
+        assert_eq!(
+            super::replace_database("postgres://h", "x"),
+            "postgres://h/x"
+        );
     }
 }

@@ -119,10 +119,10 @@ pub fn parse(input: &[u8]) -> Result<Vec<CommuneRecord>, Vec<LineError>> {
                 )),
             }
         }
-        if let Some(code) = &insee {
-            if !seen.insert(code.clone()) {
-                problems.push(format!("INSEE code {code} appears twice in the file"));
-            }
+        if let Some(code) = &insee
+            && !seen.insert(code.clone())
+        {
+            problems.push(format!("INSEE code {code} appears twice in the file"));
         }
         match (insee, siren, problems.is_empty()) {
             (Some(insee_code), Some(siren), true) => records.push(CommuneRecord {

@@ -76,10 +76,10 @@ pub async fn layer(State(config): State<CsrfConfig>, mut request: Request, next:
         {
             return refused(&ctx);
         }
-        if let Some(origin) = headers.get(header::ORIGIN) {
-            if origin.as_bytes() != config.site.origin().as_bytes() {
-                return refused(&ctx);
-            }
+        if let Some(origin) = headers.get(header::ORIGIN)
+            && origin.as_bytes() != config.site.origin().as_bytes()
+        {
+            return refused(&ctx);
         }
         let Some(expected) = existing.as_deref() else {
             return refused(&ctx);

@@ -49,14 +49,12 @@ impl Serve {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = client
+            let answer = client
                 .get(format!("http://127.0.0.1:{}/readyz", self.port))
                 .send()
-                .await
-            {
-                if r.status().is_success() {
-                    return;
-                }
+                .await;
+            if answer.is_ok_and(|r| r.status().is_success()) {
+                return;
             }
             assert!(
                 Instant::now() < deadline,
