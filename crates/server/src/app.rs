@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::pages;
 
@@ -62,7 +62,9 @@ pub fn router(state: AppState) -> Router {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("");
                 tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
-            }),
+            })
+            // One line per request at INFO, carrying the span's request id.
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, RandomRequestId))

@@ -25,20 +25,24 @@ struct Serve {
 }
 
 fn serve(extra: &[&str], data_dir: &std::path::Path) -> Serve {
+    serve_logging(extra, data_dir, Stdio::null())
+}
+
+/// `extra` may turn the metrics listener on; otherwise it is off.
+fn serve_logging(extra: &[&str], data_dir: &std::path::Path, stderr: Stdio) -> Serve {
     let port = free_port();
-    let child = Command::new(binary())
-        .args([
-            "serve",
-            "--no-metrics",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-        ])
+    let mut cmd = Command::new(binary());
+    cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
+    if !extra.contains(&"--metrics-bind") {
+        cmd.arg("--no-metrics");
+    }
+    let child = cmd
         .arg("--data-dir")
         .arg(data_dir)
         .args(extra)
         .env_remove("MUTUALIS_DATABASE_URL")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     Serve { child, port }
@@ -157,4 +161,145 @@ async fn two_nodes_send_each_queued_email_exactly_once_ops_5() {
         0,
     );
     assert_eq!(sent, N as i64);
+}
+
+/// OPS-4: Prometheus metrics per route and the job queue depth on the
+/// metrics listener; JSON logs carrying each request's id.
+#[tokio::test]
+async fn metrics_and_structured_logs_with_request_ids_ops_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let metrics_port = free_port();
+    let metrics_bind = format!("127.0.0.1:{metrics_port}");
+    let node = serve_logging(
+        &["--metrics-bind", &metrics_bind, "--log-format", "json"],
+        dir.path(),
+        log.into(),
+    );
+    node.ready().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client
+        .get(format!("http://127.0.0.1:{}/connexion", node.port))
+        .send()
+        .await
+        .unwrap();
+    let request_id = page.headers()["x-request-id"].to_str().unwrap().to_string();
+    client
+        .get(format!(
+            "http://127.0.0.1:{}/gestion/communes/69123",
+            node.port
+        ))
+        .send()
+        .await
+        .unwrap();
+    let metrics = client
+        .get(format!("http://{metrics_bind}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"http_requests_total{method="GET",route="/connexion",status="200"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"route="/gestion/communes/{insee}""#),
+        "routes by pattern, not by raw path: {metrics}"
+    );
+    assert!(
+        metrics.contains("http_request_duration_seconds"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"mutualis_job_queue_depth{queue="outbox"} 0"#),
+        "{metrics}"
+    );
+    assert!(node.terminate().success());
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every log line is JSON"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["span"]["request_id"] == request_id.as_str()
+                && l["span"]["path"] == "/connexion"),
+        "a log line of that request carries its id: {logs}"
+    );
+}
+
+/// ID-1: argon2 runs on a pool bounded by the cores, so 100 parallel logins
+/// queue instead of allocating 100 × 19 MiB. The peak resident memory of the
+/// process grows by a few times 19 MiB at most.
+#[tokio::test]
+async fn a_hundred_parallel_logins_stay_within_a_few_argon2_buffers_id_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = serve(&["--demo"], dir.path());
+    node.ready().await;
+    let base = format!("http://127.0.0.1:{}", node.port);
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = client
+        .get(format!("{base}/connexion"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = form.find(marker).unwrap() + marker.len();
+    let token = form[start..start + form[start..].find('"').unwrap()].to_string();
+    let peak = |pid: u32| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            * 1024
+    };
+    let before = peak(node.child.id());
+    let mut tasks = Vec::new();
+    for n in 0..100 {
+        let client = client.clone();
+        let body =
+            format!("csrf_token={token}&email=admin%40metropole.demo&password=wrong-password-{n}");
+        let url = format!("{base}/connexion");
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), reqwest::StatusCode::UNAUTHORIZED);
+    }
+    let growth = peak(node.child.id()).saturating_sub(before);
+    let cores = std::thread::available_parallelism().unwrap().get() as u64;
+    let argon2 = 19 * 1024 * 1024;
+    // Unbounded, 100 logins would need about 1.9 GB; bounded, one buffer per
+    // core plus the allocator's slack.
+    assert!(
+        growth <= (cores + 4) * argon2,
+        "peak grew by {} MiB with {cores} cores",
+        growth / (1024 * 1024)
+    );
+    assert!(node.terminate().success());
 }
