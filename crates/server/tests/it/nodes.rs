@@ -303,3 +303,129 @@ async fn a_hundred_parallel_logins_stay_within_a_few_argon2_buffers_id_1() {
     );
     assert!(node.terminate().success());
 }
+
+/// OPS-5: a message that could not be sent stays queued across a restart and
+/// leaves once the SMTP server is back.
+#[tokio::test]
+async fn a_queued_email_survives_a_restart_and_is_retried_ops_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = kernel::Db::open(None, dir.path()).await.unwrap();
+    db.migrate().await.unwrap();
+    let mut tx = db.begin().await.unwrap();
+    let email = Email {
+        to: "usager@exemple.fr".into(),
+        subject: "Accusé de réception".into(),
+        text: "Bonjour,\nvotre demande a bien été reçue.".into(),
+        html: None,
+    };
+    outbox::enqueue(&mut tx, "restart-1", &Message::Email(email))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let attempts = |db: kernel::Db| async move {
+        let row =
+            sqlx::query("SELECT status, attempts FROM outbox WHERE idempotency_key = 'restart-1'")
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+        (
+            sqlx::Row::get::<String, _>(&row, 0),
+            sqlx::Row::get::<i64, _>(&row, 1),
+        )
+    };
+
+    // First life: the SMTP server is down.
+    let down = format!("smtp://127.0.0.1:{}", free_port());
+    let first = serve(&["--smtp-url", &down], dir.path());
+    first.ready().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while attempts(db.clone()).await.1 == 0 {
+        assert!(Instant::now() < deadline, "no delivery attempt in 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(first.terminate().success());
+    assert_eq!(attempts(db.clone()).await, ("pending".to_string(), 1));
+
+    // Second life: the server is back.
+    let Some(smtp) = SmtpServer::start() else {
+        return;
+    };
+    let second = serve(&["--smtp-url", &smtp.url()], dir.path());
+    second.ready().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while attempts(db.clone()).await.0 != "sent" {
+        assert!(
+            Instant::now() < deadline,
+            "not sent within 20 s of the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(second.terminate().success());
+    assert_eq!(attempts(db.clone()).await, ("sent".to_string(), 2));
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+/// A stop in the middle of a burst of logins: the requests already accepted
+/// are answered before the process exits 0.
+#[tokio::test]
+async fn in_flight_requests_finish_before_a_graceful_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = serve(&["--demo"], dir.path());
+    node.ready().await;
+    let base = format!("http://127.0.0.1:{}", node.port);
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = client
+        .get(format!("{base}/connexion"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = form.find(marker).unwrap() + marker.len();
+    let token = form[start..start + form[start..].find('"').unwrap()].to_string();
+    let mut tasks = Vec::new();
+    for n in 0..16 {
+        let (client, url) = (client.clone(), format!("{base}/connexion"));
+        let body = format!("csrf_token={token}&email=admin%40metropole.demo&password=wrong-{n}");
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status())
+        }));
+    }
+    // Stop once the node is busy with them: the first failure is journaled.
+    let db = kernel::Db::open(None, dir.path()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n: i64 = sqlx::Row::get(
+            &sqlx::query("SELECT COUNT(*) FROM audit_journal WHERE action = 'login.failure'")
+                .fetch_one(db.pool())
+                .await
+                .unwrap(),
+            0,
+        );
+        if n > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no login processed in 20 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let status = node.terminate();
+    for task in tasks {
+        assert_eq!(
+            task.await.unwrap().expect("an answer, not a reset"),
+            reqwest::StatusCode::UNAUTHORIZED
+        );
+    }
+    assert!(status.success());
+}
