@@ -200,30 +200,42 @@ pub struct StaffAccount {
 /// commune administrator sees the roles at their commune, not what the same
 /// person may hold elsewhere (OPS-7).
 pub async fn staff_accounts(db: &Db, scope: &Scope) -> Result<Vec<StaffAccount>, sqlx::Error> {
-    let rows = sqlx::query(select_accounts!(
-        "WHERE id IN (SELECT account_id FROM roles) ORDER BY email"
+    let rows = sqlx::query(concat!(
+        "SELECT a.id, a.email, a.display_name, a.password_hash, a.disabled, a.last_login_at, ",
+        "r.organisation_id, r.role, o.name AS organisation_name, o.kind ",
+        "FROM accounts a JOIN roles r ON r.account_id = a.id JOIN organisations o ON o.id = r.organisation_id ",
+        "ORDER BY a.email, o.name, r.role"
     ))
     .fetch_all(db.pool())
     .await?;
-    let mut out = Vec::new();
+    let mut out: Vec<StaffAccount> = Vec::new();
     for row in &rows {
-        let account = account(row)?;
-        let visible: Vec<Grant> = grants(db, account.id)
-            .await?
-            .into_iter()
-            .filter(|g| scope.allows(g.organisation_id))
-            .collect();
-        if !visible.is_empty() {
-            out.push(StaffAccount {
-                account,
-                grants: visible,
-            });
+        let id: i64 = row.try_get("id")?;
+        let code: String = row.try_get("role")?;
+        let kind: String = row.try_get("kind")?;
+        let organisation_id: i64 = row.try_get("organisation_id")?;
+        let (Some(role), true) = (Role::parse(&code), scope.allows(organisation_id)) else {
+            continue;
+        };
+        let grant = Grant {
+            organisation_id,
+            organisation_name: row.try_get("organisation_name")?,
+            metropolis: kind == "metropolis",
+            role,
+        };
+        match out.last_mut() {
+            Some(last) if last.account.id == id => last.grants.push(grant),
+            _ => out.push(StaffAccount {
+                account: account(row)?,
+                grants: vec![grant],
+            }),
         }
     }
     Ok(out)
 }
 
-/// One staff account, only when it holds a role inside `scope`.
+/// One staff account, only when it holds a role inside `scope` (the
+/// metropolis's staff also see accounts without any role).
 pub async fn staff_account(
     db: &Db,
     scope: &Scope,
@@ -244,31 +256,6 @@ pub async fn staff_account(
         account,
         grants: visible,
     }))
-}
-
-pub async fn set_password(
-    db: &Db,
-    actor: Actor,
-    account_id: i64,
-    password_hash: &str,
-) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
-        .bind(password_hash)
-        .bind(account_id)
-        .execute(&mut *tx)
-        .await?;
-    audit::append(
-        &mut tx,
-        &Event::new(
-            actor,
-            "account.password_set",
-            format!("account:{account_id}"),
-        ),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 /// How long a session lasts (absolute): a working day.

@@ -134,19 +134,7 @@ pub async fn grant(
     Path(id): Path<i64>,
     Form(f): Form<RoleForm>,
 ) -> Result<Response, Error> {
-    store::staff_account(&app.db, &staff.scope, id)
-        .await?
-        .ok_or(Error::NotFound)?;
-    let (org, role) = checked_grant(&app, &staff, &f.grant).await?;
-    store::grant_role(
-        &app.db,
-        Actor::Account(staff.viewer.account_id),
-        id,
-        org,
-        role,
-    )
-    .await?;
-    Ok(Redirect::to(&format!("/gestion/comptes/{id}")).into_response())
+    change_role(&app, &staff, id, &f.grant, true).await
 }
 
 pub async fn revoke(
@@ -155,18 +143,28 @@ pub async fn revoke(
     Path(id): Path<i64>,
     Form(f): Form<RoleForm>,
 ) -> Result<Response, Error> {
+    change_role(&app, &staff, id, &f.grant, false).await
+}
+
+/// Grants or revokes, after checking that the account and the role are
+/// within what `staff` administers (OPS-7); journaled by the store.
+async fn change_role(
+    app: &AppState,
+    staff: &Staff,
+    id: i64,
+    choice: &str,
+    grant: bool,
+) -> Result<Response, Error> {
     store::staff_account(&app.db, &staff.scope, id)
         .await?
         .ok_or(Error::NotFound)?;
-    let (org, role) = checked_grant(&app, &staff, &f.grant).await?;
-    store::revoke_role(
-        &app.db,
-        Actor::Account(staff.viewer.account_id),
-        id,
-        org,
-        role,
-    )
-    .await?;
+    let (org, role) = checked_grant(app, staff, choice).await?;
+    let actor = Actor::Account(staff.viewer.account_id);
+    if grant {
+        store::grant_role(&app.db, actor, id, org, role).await?;
+    } else {
+        store::revoke_role(&app.db, actor, id, org, role).await?;
+    }
     Ok(Redirect::to(&format!("/gestion/comptes/{id}")).into_response())
 }
 

@@ -48,6 +48,27 @@ fn serve_logging(extra: &[&str], data_dir: &std::path::Path, stderr: Stdio) -> S
     Serve { child, port }
 }
 
+/// A cookie-keeping client that opened the login form, and the form's token.
+async fn login_form(base: &str) -> (reqwest::Client, String) {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = client
+        .get(format!("{base}/connexion"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = form.find(marker).unwrap() + marker.len();
+    let token = form[start..start + form[start..].find('"').unwrap()].to_string();
+    (client, token)
+}
+
 impl Serve {
     async fn ready(&self) {
         let client = reqwest::Client::new();
@@ -244,22 +265,7 @@ async fn a_hundred_parallel_logins_stay_within_a_few_argon2_buffers_id_1() {
     let node = serve(&["--demo"], dir.path());
     node.ready().await;
     let base = format!("http://127.0.0.1:{}", node.port);
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let form = client
-        .get(format!("{base}/connexion"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = form.find(marker).unwrap() + marker.len();
-    let token = form[start..start + form[start..].find('"').unwrap()].to_string();
+    let (client, token) = login_form(&base).await;
     let peak = |pid: u32| -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
@@ -373,22 +379,7 @@ async fn in_flight_requests_finish_before_a_graceful_stop() {
     let node = serve(&["--demo"], dir.path());
     node.ready().await;
     let base = format!("http://127.0.0.1:{}", node.port);
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let form = client
-        .get(format!("{base}/connexion"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = form.find(marker).unwrap() + marker.len();
-    let token = form[start..start + form[start..].find('"').unwrap()].to_string();
+    let (client, token) = login_form(&base).await;
     let mut tasks = Vec::new();
     for n in 0..16 {
         let (client, url) = (client.clone(), format!("{base}/connexion"));
