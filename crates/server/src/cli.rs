@@ -71,6 +71,27 @@ pub enum Command {
     Audit(AuditCommand),
     /// Print every page of the platform as JSON (used by the browser tests).
     Pages,
+    /// Contributions and revenue orders (FIN).
+    #[command(subcommand)]
+    Billing(BillingCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BillingCommand {
+    /// Compute contributions from a JSON description, without a database,
+    /// and print the lines and orders as JSON (docs/billing-simulate.md).
+    /// Bad input exits with status 2 and one message per problem.
+    Simulate {
+        /// The input file (`-` for standard input).
+        #[arg(long)]
+        input: PathBuf,
+        /// Last year to compute (inclusive).
+        #[arg(long)]
+        to: i32,
+        /// Only read and check the input; print nothing on success.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -180,6 +201,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Billing(BillingCommand::Simulate { input, to, check }) => simulate(&input, to, check),
         Command::Pages => {
             let pages: Vec<_> = crate::pages::all_pages()
                 .into_iter()
@@ -348,4 +370,52 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
+}
+
+/// Exit status of `billing simulate` for bad input.
+const BAD_INPUT: u8 = 2;
+
+fn simulate(input: &std::path::Path, to: i32, check: bool) -> anyhow::Result<ExitCode> {
+    let bytes = if input.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf)?;
+        buf
+    } else {
+        match std::fs::read(input) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("input: cannot read {}: {e}", input.display());
+                return Ok(ExitCode::from(BAD_INPUT));
+            }
+        }
+    };
+    if !(1900..=2200).contains(&to) {
+        eprintln!("--to: {to} is not a year between 1900 and 2200");
+        return Ok(ExitCode::from(BAD_INPUT));
+    }
+    let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("input: not valid JSON: {e}");
+            return Ok(ExitCode::from(BAD_INPUT));
+        }
+    };
+    let plan = match agreements::simulate::Plan::parse(&value, to) {
+        Ok(plan) => plan,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            return Ok(ExitCode::from(BAD_INPUT));
+        }
+    };
+    drop(value);
+    if check {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let stdout = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout);
+    agreements::simulate::write_json(&plan, &mut out)?;
+    std::io::Write::flush(&mut out)?;
+    Ok(ExitCode::SUCCESS)
 }
