@@ -201,7 +201,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Billing(BillingCommand::Simulate { input, to, check }) => simulate(&input, to, check),
+        Command::Billing(BillingCommand::Simulate { input, to, check }) => {
+            simulate(&input, to, check)
+        }
         Command::Pages => {
             let pages: Vec<_> = crate::pages::all_pages()
                 .into_iter()

@@ -230,6 +230,8 @@ fn every_command_has_help() {
         vec!["audit", "--help"],
         vec!["audit", "verify", "--help"],
         vec!["pages", "--help"],
+        vec!["billing", "--help"],
+        vec!["billing", "simulate", "--help"],
     ] {
         let out = Command::new(binary()).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
@@ -269,4 +271,100 @@ fn migrate_runs_alone_and_bad_urls_are_clear() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(text(&bad.stderr).contains("unsupported database URL"));
+}
+
+fn simulate(input: &str, to: &str) -> Output {
+    let mut child = Command::new(binary())
+        .args(["billing", "simulate", "--input", "-", "--to", to])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+const BRON: &str = r#"{"syntec": [{"month": "2025-10", "value": "322.2", "published_on": "2025-11-28"}], "services": [{"code": "toodego", "pricing": {"model": "standard", "base": "2000.00", "per_inhabitant": "0.04"}, "s0": "315.0", "fixed_part": "0", "prorata": "whole"}], "communes": [{"insee_code": "69029", "name": "Bron", "populations": [{"value": 42850, "in_force_from": "2025-01-01"}], "agreement": {"effective_date": "2026-04-15"}, "annexes": [{"service": "toodego", "start": "2026-04-15", "previous_annual_amount": "3000.00", "units": null, "end": {"date": "2029-04-14", "reason": "notice"}}]}]}"#;
+
+#[test]
+fn billing_simulate_prints_the_contract_shape_fin_1_to_fin_5() {
+    let out = simulate(BRON, "2030");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let keys: Vec<&str> = json["lines"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected = vec![
+        "year",
+        "commune",
+        "service",
+        "population",
+        "syntec",
+        "s0",
+        "coefficient",
+        "target",
+        "transition_cap",
+        "annual_amount",
+        "prorata_days",
+        "days_in_year",
+        "due",
+        "refund",
+    ];
+    expected.sort_unstable();
+    let mut keys = keys;
+    keys.sort_unstable();
+    assert_eq!(keys, expected);
+    // Worked by hand in agreements::simulate's tests: 3300.00, 3465.00, 3638.25, 1082.47.
+    let totals: Vec<&str> = json["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["total"].as_str().unwrap())
+        .collect();
+    assert_eq!(totals, vec!["3300.00", "3465.00", "3638.25", "1082.47"]);
+}
+
+#[test]
+fn billing_simulate_refuses_bad_input_with_status_2_and_places() {
+    let typo = BRON
+        .replace("\"service\": \"toodego\"", "\"service\": \"toodgo\"")
+        .replace("\"base\": \"2000.00\"", "\"base\": \"-1\"");
+    let out = simulate(&typo, "2030");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("communes[0].annexes[0].service: unknown service \"toodgo\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("services[0].pricing.base: -1 is negative"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing printed on stdout");
+    let late = simulate(BRON, "2025");
+    assert!(late.status.success(), "no line before the annex starts");
+    let broken = simulate("{\"syntec\": [", "2030");
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(text(&broken.stderr).starts_with("input: not valid JSON"));
+    let missing = Command::new(binary())
+        .args([
+            "billing",
+            "simulate",
+            "--input",
+            "/nonexistent.json",
+            "--to",
+            "2030",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
 }
