@@ -693,6 +693,39 @@ impl Plan {
     }
 }
 
+/// An annex's pricing model from its JSON form (`{"model": "standard", …}`),
+/// the one the simulation input and the database both use.
+pub fn pricing_from_json(value: &Value) -> Result<Pricing, Vec<String>> {
+    let mut problems = Problems(Vec::new());
+    let holder = serde_json::json!({ "pricing": value });
+    let fields = Fields {
+        object: holder.as_object().expect("object"),
+        place: "annex".into(),
+    };
+    match parse_pricing(&fields, &mut problems) {
+        Some(p) if problems.0.is_empty() => Ok(p),
+        _ => Err(problems.0),
+    }
+}
+
+pub fn pricing_to_json(pricing: &Pricing) -> Value {
+    use serde_json::json;
+    match pricing {
+        Pricing::Standard {
+            base,
+            per_inhabitant,
+        } => {
+            json!({"model": "standard", "base": base.to_string(), "per_inhabitant": per_inhabitant.to_string()})
+        }
+        Pricing::PerUnit { price } => json!({"model": "per_unit", "price": price.to_string()}),
+        Pricing::Brackets(brackets) => json!({"model": "brackets", "brackets": brackets
+            .iter()
+            .map(|b| json!({"up_to": b.up_to, "amount": b.amount.to_string()}))
+            .collect::<Vec<_>>()}),
+        Pricing::Free => json!({"model": "free"}),
+    }
+}
+
 fn opt<T: std::fmt::Display>(value: &Option<T>, quoted: bool) -> String {
     match (value, quoted) {
         (None, _) => "null".into(),
@@ -1012,6 +1045,19 @@ mod tests {
         assert!(
             problems(&early, 2027)[0].contains("before the agreement takes effect (2026-04-15)")
         );
+    }
+
+    #[test]
+    fn pricing_round_trips_through_json() {
+        for p in [
+            json!({"model": "standard", "base": "2000.00", "per_inhabitant": "0.04"}),
+            json!({"model": "per_unit", "price": "150.00"}),
+            json!({"model": "brackets", "brackets": [{"up_to": 5000, "amount": "500.00"}, {"up_to": null, "amount": "2000.00"}]}),
+            json!({"model": "free"}),
+        ] {
+            assert_eq!(pricing_to_json(&pricing_from_json(&p).unwrap()), p);
+        }
+        assert!(pricing_from_json(&json!({"model": "gratis"})).is_err());
     }
 
     #[test]

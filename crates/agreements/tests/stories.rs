@@ -1,12 +1,41 @@
 //! Organisations, populations and services on every backend (CONV-1, CONV-2, OPS-7).
 
 use agreements::domain::ServiceCode;
+use agreements::domain::agreement::{AgreementState, Party};
 use agreements::domain::communes_csv;
+use agreements::domain::contribution::{EndReason, Pricing, Prorata, Terms};
 use agreements::store;
+use agreements::store::{AmendmentKind, DisputeStatus, NewAnnex};
 use kernel::audit::{self, Actor};
 use kernel::testing;
 use kernel::web::Scope;
 use sqlx::Row;
+use time::macros::date;
+
+fn d(s: &str) -> rust_decimal::Decimal {
+    agreements::domain::money::parse_decimal(s).unwrap()
+}
+
+fn toodego_terms() -> Terms {
+    Terms {
+        pricing: Pricing::Standard {
+            base: d("2000.00"),
+            per_inhabitant: d("0.04"),
+        },
+        s0: d("315.0"),
+        fixed_part: d("0"),
+        prorata: Prorata::Whole,
+    }
+}
+
+fn laclasse_terms() -> Terms {
+    Terms {
+        pricing: Pricing::PerUnit { price: d("150.00") },
+        s0: d("315.0"),
+        fixed_part: d("0"),
+        prorata: Prorata::Whole,
+    }
+}
 
 const FILE: &[u8] = include_bytes!("../../../data/metropole-lyon-communes.csv");
 
@@ -137,10 +166,10 @@ async fn metropolis_and_services_are_created_once_conv_2() {
             .unwrap();
         assert_eq!(a, b, "{}", t.name);
         let code = ServiceCode::parse("toodego").unwrap();
-        let s1 = store::ensure_service(&t.db, &code, "Toodego", true, "")
+        let s1 = store::ensure_service(&t.db, &code, "Toodego", "", &toodego_terms())
             .await
             .unwrap();
-        let s2 = store::ensure_service(&t.db, &code, "Toodego", true, "")
+        let s2 = store::ensure_service(&t.db, &code, "Toodego", "", &toodego_terms())
             .await
             .unwrap();
         assert_eq!(s1, s2);
@@ -149,5 +178,526 @@ async fn metropolis_and_services_are_created_once_conv_2() {
         assert!(services[0].paid);
         let orgs = store::organisations(&t.db, &Scope::All).await.unwrap();
         assert!(orgs[0].metropolis && orgs[0].siren == store::METROPOLIS_SIREN);
+    }
+}
+
+/// Far enough ahead that every recorded fact is in the past.
+const TODAY: time::Date = date!(2030 - 01 - 01);
+
+struct Setup {
+    bron: i64,
+    villeurbanne: i64,
+    toodego: i64,
+    laclasse: i64,
+}
+
+async fn setup(db: &kernel::Db) -> Setup {
+    store::import_communes(db, Actor::Cli, "test", &communes_csv::parse(FILE).unwrap())
+        .await
+        .unwrap();
+    let id = |code: &'static str| async move {
+        store::commune(db, &Scope::All, code)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    };
+    let toodego = store::ensure_service(
+        db,
+        &ServiceCode::parse("toodego").unwrap(),
+        "Toodego",
+        "",
+        &toodego_terms(),
+    )
+    .await
+    .unwrap();
+    let laclasse = store::ensure_service(
+        db,
+        &ServiceCode::parse("laclasse.com").unwrap(),
+        "laclasse.com",
+        "",
+        &laclasse_terms(),
+    )
+    .await
+    .unwrap();
+    Setup {
+        bron: id("69029").await,
+        villeurbanne: id("69266").await,
+        toodego,
+        laclasse,
+    }
+}
+
+fn refused<T: std::fmt::Debug>(r: Result<T, agreements::Error>) -> String {
+    match r {
+        Err(agreements::Error::Refused(m)) => m.fr,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_agreement_from_draft_to_notice_conv_3_conv_4_conv_5() {
+    for t in testing::databases().await {
+        let s = setup(&t.db).await;
+        let bron = [NewAnnex {
+            service_id: s.toodego,
+            units: None,
+            previous_annual_amount: Some(d("3000.00")),
+        }];
+        let id = store::create_agreement(&t.db, Actor::Account(1), s.bron, &bron, TODAY)
+            .await
+            .unwrap();
+        assert!(
+            refused(store::create_agreement(&t.db, Actor::Account(1), s.bron, &bron, TODAY).await)
+                .contains("déjà une convention")
+        );
+        let no_units = [NewAnnex {
+            service_id: s.laclasse,
+            units: None,
+            previous_annual_amount: None,
+        }];
+        assert!(
+            refused(
+                store::create_agreement(&t.db, Actor::Account(1), s.villeurbanne, &no_units, TODAY)
+                    .await
+            )
+            .contains("nombre d'unités")
+        );
+
+        let a = store::agreement(&t.db, &Scope::All, id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.state(TODAY), AgreementState::Draft, "{}", t.name);
+        assert!(
+            store::agreement(&t.db, &Scope::Organisations(vec![s.villeurbanne]), id)
+                .await
+                .unwrap()
+                .is_none(),
+            "OPS-7"
+        );
+
+        store::sign(
+            &t.db,
+            Actor::Account(1),
+            id,
+            Party::Commune,
+            date!(2026 - 03 - 02),
+            TODAY,
+        )
+        .await
+        .unwrap();
+        assert!(
+            refused(
+                store::sign(
+                    &t.db,
+                    Actor::Account(1),
+                    id,
+                    Party::Metropolis,
+                    date!(2031 - 01 - 01),
+                    TODAY
+                )
+                .await
+            )
+            .contains("futur")
+        );
+        store::sign(
+            &t.db,
+            Actor::Account(1),
+            id,
+            Party::Metropolis,
+            date!(2026 - 04 - 15),
+            TODAY,
+        )
+        .await
+        .unwrap();
+        assert!(
+            refused(
+                store::sign(
+                    &t.db,
+                    Actor::Account(1),
+                    id,
+                    Party::Commune,
+                    date!(2026 - 04 - 16),
+                    TODAY
+                )
+                .await
+            )
+            .contains("déjà signée")
+        );
+        let a = store::agreement(&t.db, &Scope::All, id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.dates.effective(), Some(date!(2026 - 04 - 15)));
+
+        // CONV-4: joining laclasse.com from 01/09/2027, leaving Toodego from 01/01/2028.
+        let join = store::propose_amendment(
+            &t.db,
+            Actor::Account(1),
+            id,
+            AmendmentKind::Join,
+            s.laclasse,
+            date!(2027 - 09 - 01),
+            Some(d("12")),
+        )
+        .await
+        .unwrap();
+        assert!(
+            refused(
+                store::propose_amendment(
+                    &t.db,
+                    Actor::Account(1),
+                    id,
+                    AmendmentKind::Join,
+                    s.toodego,
+                    date!(2027 - 09 - 01),
+                    None
+                )
+                .await
+            )
+            .contains("déjà le service")
+        );
+        store::sign_amendment(
+            &t.db,
+            Actor::Account(1),
+            join,
+            Party::Commune,
+            date!(2027 - 06 - 01),
+            TODAY,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            store::annexes(&t.db, id).await.unwrap().len(),
+            1,
+            "not applied before both signatures"
+        );
+        store::sign_amendment(
+            &t.db,
+            Actor::Account(1),
+            join,
+            Party::Metropolis,
+            date!(2027 - 06 - 10),
+            TODAY,
+        )
+        .await
+        .unwrap();
+        let leave = store::propose_amendment(
+            &t.db,
+            Actor::Account(1),
+            id,
+            AmendmentKind::Leave,
+            s.toodego,
+            date!(2028 - 01 - 01),
+            None,
+        )
+        .await
+        .unwrap();
+        store::sign_amendment(
+            &t.db,
+            Actor::Account(1),
+            leave,
+            Party::Metropolis,
+            date!(2027 - 10 - 01),
+            TODAY,
+        )
+        .await
+        .unwrap();
+        store::sign_amendment(
+            &t.db,
+            Actor::Account(1),
+            leave,
+            Party::Commune,
+            date!(2027 - 10 - 02),
+            TODAY,
+        )
+        .await
+        .unwrap();
+        let annexes = store::annexes(&t.db, id).await.unwrap();
+        let laclasse = annexes.iter().find(|x| x.service_id == s.laclasse).unwrap();
+        assert_eq!(
+            (laclasse.start_on, laclasse.units),
+            (Some(date!(2027 - 09 - 01)), Some(d("12"))),
+            "{}",
+            t.name
+        );
+        let toodego = annexes.iter().find(|x| x.service_id == s.toodego).unwrap();
+        assert_eq!(
+            toodego.end,
+            Some((date!(2027 - 12 - 31), EndReason::Notice))
+        );
+        assert_eq!(toodego.previous_annual_amount, Some(d("3000.00")));
+        assert_eq!(
+            toodego.terms,
+            toodego_terms(),
+            "terms copied into the annex"
+        );
+
+        // CONV-5: received 16/01/2028, one day after the deadline for
+        // 15/04/2028: the agreement ends on 14/04/2029, and every annex with it.
+        let ends = store::record_notice(
+            &t.db,
+            Actor::Account(1),
+            id,
+            Party::Commune,
+            date!(2028 - 01 - 16),
+            TODAY,
+        )
+        .await
+        .unwrap();
+        assert_eq!(ends, date!(2029 - 04 - 14), "{}", t.name);
+        assert!(
+            refused(
+                store::record_notice(
+                    &t.db,
+                    Actor::Account(1),
+                    id,
+                    Party::Metropolis,
+                    date!(2028 - 02 - 01),
+                    TODAY
+                )
+                .await
+            )
+            .contains("déjà enregistrée")
+        );
+        let annexes = store::annexes(&t.db, id).await.unwrap();
+        let laclasse = annexes.iter().find(|x| x.service_id == s.laclasse).unwrap();
+        assert_eq!(
+            laclasse.end,
+            Some((date!(2029 - 04 - 14), EndReason::Notice))
+        );
+        let a = store::agreement(&t.db, &Scope::All, id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            a.state(TODAY),
+            AgreementState::Ended {
+                reason: EndReason::Notice,
+                ..
+            }
+        ));
+        // A new agreement is possible once the old one ended.
+        store::create_agreement(&t.db, Actor::Account(1), s.bron, &bron, TODAY)
+            .await
+            .unwrap();
+        let actions: Vec<String> = audit::latest(&t.db, None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect();
+        for action in [
+            "agreement.create",
+            "agreement.sign",
+            "amendment.propose",
+            "amendment.sign",
+            "amendment.apply",
+            "agreement.notice",
+        ] {
+            assert!(actions.iter().any(|a| a == action), "{action} journaled");
+        }
+        assert!(audit::verify(&t.db).await.unwrap().is_ok());
+    }
+}
+
+#[tokio::test]
+async fn termination_for_breach_waits_two_months_conv_6() {
+    for t in testing::databases().await {
+        let s = setup(&t.db).await;
+        let annexes = [NewAnnex {
+            service_id: s.toodego,
+            units: None,
+            previous_annual_amount: None,
+        }];
+        let id = store::create_agreement(&t.db, Actor::Account(1), s.villeurbanne, &annexes, TODAY)
+            .await
+            .unwrap();
+        assert!(
+            refused(
+                store::record_breach_notice(
+                    &t.db,
+                    Actor::Account(1),
+                    id,
+                    Party::Metropolis,
+                    date!(2026 - 09 - 30),
+                    "x",
+                    TODAY
+                )
+                .await
+            )
+            .contains("pas encore signée")
+        );
+        store::sign(
+            &t.db,
+            Actor::Account(1),
+            id,
+            Party::Commune,
+            date!(2026 - 01 - 05),
+            TODAY,
+        )
+        .await
+        .unwrap();
+        store::sign(
+            &t.db,
+            Actor::Account(1),
+            id,
+            Party::Metropolis,
+            date!(2026 - 01 - 05),
+            TODAY,
+        )
+        .await
+        .unwrap();
+        assert!(
+            refused(
+                store::record_breach_notice(
+                    &t.db,
+                    Actor::Account(1),
+                    id,
+                    Party::Metropolis,
+                    date!(2026 - 09 - 30),
+                    "  ",
+                    TODAY
+                )
+                .await
+            )
+            .contains("manquements")
+        );
+        let notice = store::record_breach_notice(
+            &t.db,
+            Actor::Account(1),
+            id,
+            Party::Metropolis,
+            date!(2026 - 09 - 30),
+            "Défaut de paiement du titre 2026",
+            TODAY,
+        )
+        .await
+        .unwrap();
+        assert!(
+            refused(
+                store::terminate_for_breach(
+                    &t.db,
+                    Actor::Account(1),
+                    notice,
+                    date!(2026 - 11 - 29),
+                    TODAY
+                )
+                .await
+            )
+            .contains("à partir du 2026-11-30")
+        );
+        store::terminate_for_breach(
+            &t.db,
+            Actor::Account(1),
+            notice,
+            date!(2026 - 11 - 30),
+            TODAY,
+        )
+        .await
+        .unwrap();
+        let a = store::agreement(&t.db, &Scope::All, id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            a.dates.ended,
+            Some((date!(2026 - 11 - 30), EndReason::CommuneBreach)),
+            "{}",
+            t.name
+        );
+        let annex = &store::annexes(&t.db, id).await.unwrap()[0];
+        assert_eq!(
+            annex.end,
+            Some((date!(2026 - 11 - 30), EndReason::CommuneBreach))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_claim_without_decision_is_deemed_rejected_after_a_month_conv_8() {
+    for t in testing::databases().await {
+        let s = setup(&t.db).await;
+        let id = store::create_agreement(&t.db, Actor::Account(1), s.bron, &[], TODAY)
+            .await
+            .unwrap();
+        let late = store::record_dispute(
+            &t.db,
+            Actor::Account(1),
+            id,
+            Party::Commune,
+            date!(2026 - 06 - 10),
+            "Contestation du titre 2026",
+            TODAY,
+        )
+        .await
+        .unwrap();
+        let answered = store::record_dispute(
+            &t.db,
+            Actor::Account(1),
+            id,
+            Party::Commune,
+            date!(2026 - 06 - 12),
+            "Nombre d'habitants",
+            TODAY,
+        )
+        .await
+        .unwrap();
+        // Answer by 10/07: a decision on 11/07 is too late.
+        assert!(
+            refused(
+                store::decide_dispute(
+                    &t.db,
+                    Actor::Account(1),
+                    late,
+                    false,
+                    date!(2026 - 07 - 11),
+                    "Rejet",
+                    TODAY
+                )
+                .await
+            )
+            .contains("réputée rejetée")
+        );
+        store::decide_dispute(
+            &t.db,
+            Actor::Account(1),
+            answered,
+            true,
+            date!(2026 - 07 - 01),
+            "Population corrigée",
+            TODAY,
+        )
+        .await
+        .unwrap();
+        let mut tx = t.db.begin().await.unwrap();
+        assert_eq!(
+            store::deem_rejected_disputes(&mut tx, date!(2026 - 07 - 10))
+                .await
+                .unwrap(),
+            0,
+            "not before the deadline has passed"
+        );
+        assert_eq!(
+            store::deem_rejected_disputes(&mut tx, date!(2026 - 07 - 11))
+                .await
+                .unwrap(),
+            1
+        );
+        tx.commit().await.unwrap();
+        let statuses: Vec<DisputeStatus> = store::disputes(&t.db, id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.status)
+            .collect();
+        assert_eq!(
+            statuses,
+            vec![DisputeStatus::DeemedRejected, DisputeStatus::Accepted],
+            "{}",
+            t.name
+        );
+        assert!(audit::verify(&t.db).await.unwrap().is_ok());
     }
 }

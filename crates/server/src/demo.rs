@@ -7,6 +7,8 @@ use kernel::audit::Actor;
 use kernel::web::Role;
 
 use agreements::domain::ServiceCode;
+use agreements::domain::contribution::{Pricing, Prorata, Terms};
+use agreements::domain::money::parse_decimal;
 use identity::domain::EmailAddress;
 
 pub const METROPOLIS_NAME: &str = "Métropole de Lyon";
@@ -54,6 +56,40 @@ const ACCOUNTS: &[(&str, &str, Role)] = &[
     ),
 ];
 
+/// The demo's services and their default annex terms (FIN-1, FIN-6). The
+/// amounts are illustrations, not the metropolis's real prices.
+fn demo_services() -> Vec<(&'static str, &'static str, &'static str, Terms)> {
+    let d = |s: &str| parse_decimal(s).expect("demo decimal");
+    vec![
+        (
+            "laclasse.com",
+            "laclasse.com",
+            "Espace numérique de travail des écoles et collèges",
+            // FIN-6's example: a price per school group and year.
+            Terms {
+                pricing: Pricing::PerUnit { price: d("150.00") },
+                s0: d("315.0"),
+                fixed_part: d("0"),
+                prorata: Prorata::Whole,
+            },
+        ),
+        (
+            "toodego",
+            "Toodego",
+            "Guichet des démarches en ligne",
+            Terms {
+                pricing: Pricing::Standard {
+                    base: d("2000.00"),
+                    per_inhabitant: d("0.04"),
+                },
+                s0: d("315.0"),
+                fixed_part: d("0"),
+                prorata: Prorata::Whole,
+            },
+        ),
+    ]
+}
+
 pub async fn seed(app: &AppState) -> anyhow::Result<Vec<DemoAccount>> {
     let db = &app.db;
     let metropolis = agreements::store::ensure_metropolis(db, METROPOLIS_NAME).await?;
@@ -76,24 +112,10 @@ pub async fn seed(app: &AppState) -> anyhow::Result<Vec<DemoAccount>> {
                     .ok_or_else(|| anyhow::anyhow!("demo commune missing after import"))?
             }
         };
-    let laclasse = ServiceCode::parse("laclasse.com").map_err(anyhow::Error::msg)?;
-    agreements::store::ensure_service(
-        db,
-        &laclasse,
-        "laclasse.com",
-        true,
-        "Espace numérique de travail des écoles et collèges",
-    )
-    .await?;
-    let toodego = ServiceCode::parse("toodego").map_err(anyhow::Error::msg)?;
-    agreements::store::ensure_service(
-        db,
-        &toodego,
-        "Toodego",
-        true,
-        "Guichet des démarches en ligne",
-    )
-    .await?;
+    for (code, name, description, terms) in demo_services() {
+        let code = ServiceCode::parse(code).map_err(anyhow::Error::msg)?;
+        agreements::store::ensure_service(db, &code, name, description, &terms).await?;
+    }
 
     let mut out = Vec::new();
     let mut hash: Option<String> = None;

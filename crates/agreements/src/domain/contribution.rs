@@ -106,6 +106,33 @@ pub enum Prorata {
     BaseOnly,
 }
 
+/// An annex's financial terms (FIN-1, FIN-6): the services catalogue holds
+/// the defaults, each annex keeps its own copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Terms {
+    pub pricing: Pricing,
+    /// The SYNTEC reference value S0.
+    pub s0: Decimal,
+    pub fixed_part: Decimal,
+    pub prorata: Prorata,
+}
+
+impl Prorata {
+    pub fn code(self) -> &'static str {
+        match self {
+            Prorata::Whole => "whole",
+            Prorata::BaseOnly => "base_only",
+        }
+    }
+    pub fn parse(code: &str) -> Option<Prorata> {
+        match code {
+            "whole" => Some(Prorata::Whole),
+            "base_only" => Some(Prorata::BaseOnly),
+            _ => None,
+        }
+    }
+}
+
 /// FIN-1: `fixed_part + (1 − fixed_part) × S(N) / S0`, half-up to 4 decimals.
 pub fn coefficient(fixed_part: Decimal, syntec: Decimal, s0: Decimal) -> Decimal {
     round4(fixed_part + (Decimal::ONE - fixed_part) * syntec / s0)

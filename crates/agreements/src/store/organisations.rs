@@ -1,15 +1,17 @@
-//! Persistence of organisations, populations and services. One SQL path for
+//! Organisations, populations and the services catalogue. One SQL path for
 //! SQLite and PostgreSQL. Every read for staff takes a [`Scope`] (OPS-7).
 
 use kernel::audit::{self, Actor, Event};
-use kernel::web::Scope;
+use kernel::web::{Lang, Scope};
 use kernel::{Db, Tx, clock};
 use serde_json::json;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::domain::Population;
 use crate::domain::communes_csv::CommuneRecord;
+use crate::domain::contribution::{Pricing, Prorata, Terms};
+use crate::domain::money::parse_decimal;
+use crate::domain::{Population, ServiceCode};
 
 /// The metropolis as stored.
 pub const METROPOLIS_SIREN: &str = "200046977";
@@ -45,6 +47,66 @@ pub struct Service {
     pub name: String,
     pub paid: bool,
     pub description: String,
+    /// The default terms of its annexes.
+    pub terms: Terms,
+}
+
+impl Service {
+    pub fn pricing_label_fr(&self) -> String {
+        pricing_label(&self.terms.pricing, Lang::Fr)
+    }
+    pub fn pricing_label_en(&self) -> String {
+        pricing_label(&self.terms.pricing, Lang::En)
+    }
+}
+
+/// A pricing model in words, for pages.
+pub fn pricing_label(pricing: &Pricing, lang: Lang) -> String {
+    match pricing {
+        Pricing::Standard {
+            base,
+            per_inhabitant,
+        } => match lang {
+            Lang::Fr => format!("{base} € + {per_inhabitant} € par habitant"),
+            Lang::En => format!("€{base} + €{per_inhabitant} per inhabitant"),
+        },
+        Pricing::PerUnit { price } => match lang {
+            Lang::Fr => format!("{price} € par unité"),
+            Lang::En => format!("€{price} per unit"),
+        },
+        Pricing::Brackets(brackets) => brackets
+            .iter()
+            .map(|b| match (b.up_to, lang) {
+                (Some(n), Lang::Fr) => format!("≤ {n} hab. : {} €", b.amount),
+                (None, Lang::Fr) => format!("au-delà : {} €", b.amount),
+                (Some(n), Lang::En) => format!("≤ {n} inh.: €{}", b.amount),
+                (None, Lang::En) => format!("above: €{}", b.amount),
+            })
+            .collect::<Vec<_>>()
+            .join(" ; "),
+        Pricing::Free => lang.pick("Gratuit", "Free").to_string(),
+    }
+}
+
+/// Terms as stored: pricing as JSON text, decimals as text.
+pub(crate) fn terms_from_row(row: &AnyRow) -> Result<Terms, sqlx::Error> {
+    let bad = |what: &str, e: String| sqlx::Error::Decode(format!("stored {what}: {e}").into());
+    let pricing: String = row.try_get("pricing")?;
+    let pricing: serde_json::Value =
+        serde_json::from_str(&pricing).map_err(|e| bad("pricing", e.to_string()))?;
+    let pricing =
+        crate::simulate::pricing_from_json(&pricing).map_err(|e| bad("pricing", e.join("; ")))?;
+    let decimal = |name: &str| -> Result<rust_decimal::Decimal, sqlx::Error> {
+        let text: String = row.try_get(name)?;
+        parse_decimal(&text).map_err(|e| bad(name, e))
+    };
+    let prorata: String = row.try_get("prorata")?;
+    Ok(Terms {
+        pricing,
+        s0: decimal("s0")?,
+        fixed_part: decimal("fixed_part")?,
+        prorata: Prorata::parse(&prorata).ok_or_else(|| bad("prorata", prorata.clone()))?,
+    })
 }
 
 fn organisation(row: &AnyRow) -> Result<Organisation, sqlx::Error> {
@@ -307,13 +369,14 @@ pub async fn populations(db: &Db, organisation_id: i64) -> Result<Vec<Population
         .collect()
 }
 
-/// Creates a service once (by code); returns its id.
+/// Creates a service once (by code); returns its id. Its terms are the
+/// defaults of its future annexes; a service is paid unless it is free.
 pub async fn ensure_service(
     db: &Db,
-    code: &crate::domain::ServiceCode,
+    code: &ServiceCode,
     name: &str,
-    paid: bool,
     description: &str,
+    terms: &Terms,
 ) -> Result<i64, sqlx::Error> {
     let mut tx = db.begin().await?;
     let existing = sqlx::query("SELECT id FROM services WHERE code = $1")
@@ -323,14 +386,20 @@ pub async fn ensure_service(
     let id = match existing {
         Some(row) => row.try_get("id")?,
         None => {
+            let pricing = crate::simulate::pricing_to_json(&terms.pricing).to_string();
             let id: i64 = sqlx::query(
-                "INSERT INTO services (code, name, paid, description, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                "INSERT INTO services (code, name, paid, description, created_at, pricing, s0, fixed_part, prorata) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
             )
             .bind(code.as_str())
             .bind(name)
-            .bind(i64::from(paid))
+            .bind(i64::from(terms.pricing != Pricing::Free))
             .bind(description)
             .bind(clock::now_ms())
+            .bind(&pricing)
+            .bind(terms.s0.to_string())
+            .bind(terms.fixed_part.to_string())
+            .bind(terms.prorata.code())
             .fetch_one(&mut *tx)
             .await?
             .try_get("id")?;
@@ -341,7 +410,7 @@ pub async fn ensure_service(
                     "service.create",
                     format!("service:{}", code.as_str()),
                 )
-                .with(json!({ "name": name })),
+                .with(json!({ "name": name, "pricing": pricing })),
             )
             .await?;
             id
@@ -351,20 +420,63 @@ pub async fn ensure_service(
     Ok(id)
 }
 
+const SERVICE_COLUMNS: &str = "id, code, name, paid, description, pricing, s0, fixed_part, prorata";
+
+fn service(r: &AnyRow) -> Result<Service, sqlx::Error> {
+    let paid: i64 = r.try_get("paid")?;
+    Ok(Service {
+        id: r.try_get("id")?,
+        code: r.try_get("code")?,
+        name: r.try_get("name")?,
+        paid: paid == 1,
+        description: r.try_get("description")?,
+        terms: terms_from_row(r)?,
+    })
+}
+
 pub async fn services(db: &Db) -> Result<Vec<Service>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, code, name, paid, description FROM services ORDER BY name")
-        .fetch_all(db.pool())
-        .await?;
-    rows.iter()
-        .map(|r| {
-            let paid: i64 = r.try_get("paid")?;
-            Ok(Service {
-                id: r.try_get("id")?,
-                code: r.try_get("code")?,
-                name: r.try_get("name")?,
-                paid: paid == 1,
-                description: r.try_get("description")?,
-            })
-        })
-        .collect()
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SERVICE_COLUMNS} FROM services ORDER BY name"
+    )))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(service).collect()
+}
+
+pub async fn service_by_id(db: &Db, id: i64) -> Result<Option<Service>, sqlx::Error> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SERVICE_COLUMNS} FROM services WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(service).transpose()
+}
+
+/// CONV-1: adds or corrects a value of a commune's population series
+/// (journaled).
+pub async fn set_population(
+    db: &Db,
+    actor: Actor,
+    organisation_id: i64,
+    population: &Population,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    upsert_population(&mut tx, organisation_id, population).await?;
+    audit::append(
+        &mut tx,
+        &Event::new(
+            actor,
+            "population.set",
+            format!("organisation:{organisation_id}"),
+        )
+        .with(json!({
+            "value": population.value,
+            "vintage": population.vintage,
+            "in_force_from": population.in_force_from.to_string(),
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
