@@ -13,3 +13,8 @@ pub fn format_ms(ms: i64) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
+
+/// Today's date (UTC) for the rules that count days.
+pub fn today() -> time::Date {
+    OffsetDateTime::now_utc().date()
+}

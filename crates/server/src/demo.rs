@@ -117,6 +117,9 @@ pub async fn seed(app: &AppState) -> anyhow::Result<Vec<DemoAccount>> {
         agreements::store::ensure_service(db, &code, name, description, &terms).await?;
     }
 
+    seed_syntec(db).await?;
+    seed_agreements(db).await?;
+
     let mut out = Vec::new();
     let mut hash: Option<String> = None;
     for (email, name, role) in ACCOUNTS {
@@ -152,6 +155,154 @@ pub async fn seed(app: &AppState) -> anyhow::Result<Vec<DemoAccount>> {
         });
     }
     Ok(out)
+}
+
+/// The project's copy of `shared/data/syntec.csv` (real published values).
+pub const SYNTEC_CSV: &str = include_str!("../../../data/syntec.csv");
+
+/// Loads the real SYNTEC values (existing months are left alone).
+async fn seed_syntec(db: &kernel::Db) -> anyhow::Result<()> {
+    for (n, line) in SYNTEC_CSV.lines().enumerate().skip(1) {
+        let cols: Vec<&str> = line.split(',').collect();
+        let [month, value, published_on, exact] = cols[..] else {
+            anyhow::bail!("data/syntec.csv line {}: expected 4 columns", n + 1);
+        };
+        let (y, m) = month
+            .split_once('-')
+            .ok_or_else(|| anyhow::anyhow!("data/syntec.csv line {}: bad month", n + 1))?;
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        let value = agreements::domain::contribution::SyntecValue {
+            year: y.parse()?,
+            month: m.parse()?,
+            value: parse_decimal(value).map_err(anyhow::Error::msg)?,
+            published_on: time::Date::parse(published_on, &format)?,
+        };
+        agreements::store::add_syntec(db, Actor::System, &value, exact == "true").await?;
+    }
+    Ok(())
+}
+
+/// The reference case at work: communes already paying before 2026, one
+/// joining mid-year, one that gave notice, one still a draft. Seeded once.
+async fn seed_agreements(db: &kernel::Db) -> anyhow::Result<()> {
+    use agreements::domain::agreement::Party;
+    use agreements::store::{self as st, NewAnnex};
+    use time::macros::date;
+    if !st::agreements(db, &kernel::web::Scope::All)
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let services = st::services(db).await?;
+    let service = |code: &str| {
+        services
+            .iter()
+            .find(|s| s.code == code)
+            .map(|s| s.id)
+            .expect("demo service")
+    };
+    let (toodego, laclasse) = (service("toodego"), service("laclasse.com"));
+    let d = |s: &str| parse_decimal(s).expect("demo decimal");
+    let today = kernel::clock::today();
+    let commune = |code: &'static str| async move {
+        st::commune(db, &kernel::web::Scope::All, code)
+            .await?
+            .map(|c| c.id)
+            .ok_or_else(|| anyhow::anyhow!("demo commune {code} missing"))
+    };
+    // (commune, annexes, commune signature, metropolis signature)
+    let plans = [
+        (
+            "69266", // Villeurbanne: both services, Toodego paid before 2026.
+            vec![
+                NewAnnex {
+                    service_id: toodego,
+                    units: None,
+                    previous_annual_amount: Some(d("6000.00")),
+                },
+                NewAnnex {
+                    service_id: laclasse,
+                    units: Some(d("45")),
+                    previous_annual_amount: None,
+                },
+            ],
+            Some(date!(2025 - 12 - 15)),
+            Some(date!(2026 - 01 - 05)),
+        ),
+        (
+            "69029", // Bron: the example, paid 3000.00 before.
+            vec![NewAnnex {
+                service_id: toodego,
+                units: None,
+                previous_annual_amount: Some(d("3000.00")),
+            }],
+            Some(date!(2026 - 03 - 02)),
+            Some(date!(2026 - 04 - 15)),
+        ),
+        (
+            "69259", // Vénissieux: joins Toodego mid-year (pro rata).
+            vec![NewAnnex {
+                service_id: toodego,
+                units: None,
+                previous_annual_amount: None,
+            }],
+            Some(date!(2026 - 06 - 01)),
+            Some(date!(2026 - 06 - 15)),
+        ),
+        (
+            "69034", // Caluire-et-Cuire: laclasse.com, then notice.
+            vec![NewAnnex {
+                service_id: laclasse,
+                units: Some(d("12")),
+                previous_annual_amount: None,
+            }],
+            Some(date!(2026 - 01 - 10)),
+            Some(date!(2026 - 01 - 12)),
+        ),
+        (
+            "69123", // Lyon: a draft signed by the commune only.
+            vec![
+                NewAnnex {
+                    service_id: toodego,
+                    units: None,
+                    previous_annual_amount: Some(d("61000.00")),
+                },
+                NewAnnex {
+                    service_id: laclasse,
+                    units: Some(d("120")),
+                    previous_annual_amount: Some(d("15000.00")),
+                },
+            ],
+            Some(date!(2026 - 10 - 20)),
+            None,
+        ),
+    ];
+    for (code, annexes, commune_signed, metropolis_signed) in plans {
+        let id =
+            st::create_agreement(db, Actor::System, commune(code).await?, &annexes, today).await?;
+        for (party, on) in [
+            (Party::Commune, commune_signed),
+            (Party::Metropolis, metropolis_signed),
+        ] {
+            if let Some(on) = on.filter(|on| *on <= today) {
+                st::sign(db, Actor::System, id, party, on, today).await?;
+            }
+        }
+        if code == "69034" && date!(2026 - 10 - 02) <= today {
+            // Received 02/10/2026, before the 12/10 deadline: ends 11/01/2027.
+            st::record_notice(
+                db,
+                Actor::System,
+                id,
+                Party::Commune,
+                date!(2026 - 10 - 02),
+                today,
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 pub fn print_accounts(accounts: &[DemoAccount], public_url: &str) {

@@ -291,14 +291,19 @@ async function logout(page, server) {
     `after logout /gestion should redirect to /connexion, landed on ${page.url()} (HTTP ${response && response.status()})`);
 }
 
-/** The first account id linked from /gestion/comptes, or null. */
-async function firstAccountId(page, server) {
-  const response = await page.goto(`${server.base}/gestion/comptes`);
+/** The first id linked from `list` as `list/<digits>`, or null. */
+async function firstLinkedId(page, server, list) {
+  const response = await page.goto(`${server.base}${list}`);
   if (!response || response.status() !== 200) return null;
   const hrefs = await page.$$eval('a[href]', (as) => as.map((a) => a.getAttribute('href')));
-  const m = hrefs.map((h) => /^\/gestion\/comptes\/(\d+)$/.exec(h)).find(Boolean);
+  const m = hrefs.map((h) => new RegExp(`^${list}/(\\d+)$`).exec(h)).find(Boolean);
   return m ? m[1] : null;
 }
+
+/** The first account id linked from /gestion/comptes, or null. */
+const firstAccountId = (page, server) => firstLinkedId(page, server, '/gestion/comptes');
+/** The first agreement id linked from /gestion/conventions, or null. */
+const firstAgreementId = (page, server) => firstLinkedId(page, server, '/gestion/conventions');
 
 function resolvePath(pattern, params) {
   return pattern.replace(/\{(\w+)\}/g, (whole, name) => {
@@ -379,7 +384,9 @@ describe('Mutualis pages in headless Chromium with axe-core', { skip: DESCRIBE_S
       await login(page, server, METROPOLIS_ADMIN);
       const id = await firstAccountId(page, server);
       assert.ok(id, 'no link to /gestion/comptes/<id> on /gestion/comptes for the metropolis admin');
-      const paths = staffPatterns().map((p) => resolvePath(p, { id, insee: DEMO_INSEE }));
+      const agreement = await firstAgreementId(page, server);
+      assert.ok(agreement, 'no link to /gestion/conventions/<id> for the metropolis admin (demo agreements missing?)');
+      const paths = staffPatterns().map((p) => resolvePath(p, { id, agreement, insee: DEMO_INSEE }));
       assert.ok(paths.length > 0, 'no staff page listed');
       const report = newReport();
       await auditPages(page, server, paths, { label: '[fr, metropolis admin]', lang: 'fr', report });
@@ -396,12 +403,14 @@ describe('Mutualis pages in headless Chromium with axe-core', { skip: DESCRIBE_S
   test('commune admin: every staff page passes axe (403 accepted)', { timeout: TEST_TIMEOUT_MS }, async () => {
     // An account id the commune admin can see, else the metropolis admin's first one.
     let id = null;
+    let agreement = null;
     {
       const context = await browser.newContext();
       try {
         const page = await context.newPage();
         await login(page, server, COMMUNE_ADMIN);
         id = await firstAccountId(page, server);
+        agreement = await firstAgreementId(page, server);
       } finally {
         await context.close();
       }
@@ -417,12 +426,13 @@ describe('Mutualis pages in headless Chromium with axe-core', { skip: DESCRIBE_S
       }
     }
     assert.ok(id, 'could not resolve an account id for /gestion/comptes/{id}');
+    assert.ok(agreement, 'the commune admin sees no agreement of the demo commune on /gestion/conventions');
 
     const context = await browser.newContext();
     try {
       const page = await context.newPage();
       await login(page, server, COMMUNE_ADMIN);
-      const paths = staffPatterns().map((p) => resolvePath(p, { id, insee: DEMO_INSEE }));
+      const paths = staffPatterns().map((p) => resolvePath(p, { id, agreement, insee: DEMO_INSEE }));
       const report = newReport();
       await auditPages(page, server, paths, { label: '[fr, commune admin]', lang: 'fr', okStatuses: [200, 403], report });
       await setLanguage(page, server, 'en', '/gestion');

@@ -39,6 +39,7 @@ pub struct CommunePage {
     ctx: PageContext,
     commune: Organisation,
     populations: Vec<PopulationRow>,
+    can_edit: bool,
 }
 
 pub async fn show(
@@ -51,9 +52,11 @@ pub async fn show(
         .await?
         .ok_or(Error::NotFound)?;
     let populations = store::populations(&app.db, commune.id).await?;
+    let can_edit = staff.viewer.has(kernel::web::Role::MetropolisAdmin);
     Ok(CommunePage {
         ctx,
         commune,
         populations,
+        can_edit,
     })
 }

@@ -107,11 +107,10 @@ async fn agreement_in(tx: &mut Tx, id: i64) -> Result<AgreementRow, Error> {
         .bind(id)
         .fetch_optional(&mut **tx)
         .await?;
-    Ok(row
-        .as_ref()
+    row.as_ref()
         .map(agreement_row)
         .transpose()?
-        .ok_or(Error::NotFound)?)
+        .ok_or(Error::NotFound)
 }
 
 /// A service joined at creation, with its annex's particulars.

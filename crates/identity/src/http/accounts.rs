@@ -99,7 +99,8 @@ pub async fn show(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct RoleForm {
     /// `<organisation id>:<role code>`, one select for both.
     grant: String,
@@ -198,11 +199,10 @@ pub async fn new_form(
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct NewAccountForm {
-    #[serde(default)]
     email: String,
-    #[serde(default)]
     display_name: String,
     grant: String,
 }

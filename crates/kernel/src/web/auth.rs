@@ -164,6 +164,8 @@ impl Staff {
 pub enum StaffRejection {
     /// Not logged in: to the login page, coming back afterwards.
     Login(String),
+    /// Not logged in, on the JSON API: 401.
+    Unauthenticated,
     Forbidden,
 }
 
@@ -174,6 +176,14 @@ impl IntoResponse for StaffRejection {
                 let target = format!("/connexion?retour={}", encode_component(&back));
                 Redirect::to(&target).into_response()
             }
+            StaffRejection::Unauthenticated => (
+                axum::http::StatusCode::UNAUTHORIZED,
+                axum::Json(serde_json::json!({
+                    "error": "unauthenticated",
+                    "message": "Connectez-vous pour utiliser cette API (session d'agent). / Sign in to use this API (staff session)."
+                })),
+            )
+                .into_response(),
             StaffRejection::Forbidden => ErrorPage::forbidden().into_response(),
         }
     }
@@ -204,6 +214,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Staff {
             .unwrap_or("/")
             .to_string();
         match parts.extensions.get::<Viewer>() {
+            None if parts.uri.path().starts_with("/api/") => Err(StaffRejection::Unauthenticated),
             None => Err(StaffRejection::Login(back)),
             Some(v) if v.grants.is_empty() => Err(StaffRejection::Forbidden),
             Some(v) => Ok(Staff {

@@ -275,10 +275,11 @@ async fn cookies_are_secure_when_served_over_https_ops_7() {
 /// Markers of Lyon's data, which Villeurbanne's staff must never read.
 const LYON_MARKERS: &[&str] = &["216901231", "519127", "agent@lyon.demo"];
 
-fn substitute(pattern: &str, lyon_agent: i64) -> String {
+fn substitute(pattern: &str, lyon_agent: i64, lyon_agreement: i64) -> String {
     let path = pattern
         .replace("{insee}", "69123")
-        .replace("{id}", &lyon_agent.to_string());
+        .replace("{id}", &lyon_agent.to_string())
+        .replace("{agreement}", &lyon_agreement.to_string());
     assert!(
         !path.contains('{'),
         "unknown placeholder in {pattern}: extend the walk"
@@ -312,10 +313,19 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
     for t in testing::databases().await {
         let app = TestApp::spawn(&t).await;
         let agent = lyon_agent(&app).await;
+        // The demo's draft agreement of Lyon.
+        let lyon_agreement = agreements::store::agreements(&app.state.db, &Scope::All)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.commune.insee_code.as_deref() == Some("69123"))
+            .expect("the demo has an agreement for Lyon")
+            .id;
         let staff_pages: Vec<&str> = server::pages::all_pages()
             .into_iter()
             .filter(|(_, staff)| *staff)
             .map(|(p, _)| p)
+            .chain(agreements::http::STAFF_API.iter().copied())
             .collect();
         assert!(
             staff_pages.len() >= 8,
@@ -326,7 +336,7 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
             let b = app.browser();
             b.login(who, PASSWORD).await;
             for pattern in &staff_pages {
-                let path = substitute(pattern, agent);
+                let path = substitute(pattern, agent, lyon_agreement);
                 let page = b.get(&path).await;
                 assert!(
                     [StatusCode::OK, StatusCode::FORBIDDEN, StatusCode::NOT_FOUND]
@@ -342,6 +352,32 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
                         t.name
                     );
                 }
+            }
+            // Nor act on Lyon's agreement.
+            let token = b.get("/gestion").await.csrf();
+            for action in [
+                "signature",
+                "preavis",
+                "reclamations",
+                "mises-en-demeure",
+                "avenants",
+            ] {
+                let page = b
+                    .post_form(
+                        &format!("/gestion/conventions/{lyon_agreement}/{action}"),
+                        &[
+                            ("csrf_token", &token),
+                            ("party", "commune"),
+                            ("on", "2026-11-01"),
+                            ("received_on", "2026-11-01"),
+                        ],
+                    )
+                    .await;
+                assert!(
+                    matches!(page.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+                    "{who} {action}: {}",
+                    page.status
+                );
             }
             // Nor change Lyon's roles.
             let token = b.get("/gestion").await.csrf();
@@ -370,7 +406,7 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
         let admin = app.browser();
         admin.login(METROPOLIS_ADMIN, PASSWORD).await;
         for pattern in &staff_pages {
-            let path = substitute(pattern, agent);
+            let path = substitute(pattern, agent, lyon_agreement);
             let page = admin.get(&path).await;
             assert_eq!(
                 page.status,
@@ -551,5 +587,124 @@ async fn oversized_bodies_are_refused_and_probes_answer() {
     assert!(page.body.contains("trop volumineux"));
     assert_eq!(b.get("/healthz").await.status, StatusCode::OK);
     assert_eq!(b.get("/readyz").await.body, "ready");
+    app.stop().await;
+}
+
+/// CONV-3, CONV-5: a metropolis administrator creates, signs and ends an
+/// agreement through the forms; a commune administrator only reads it.
+#[tokio::test]
+async fn an_agreement_through_the_staff_pages_conv_3_conv_5() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let admin = app.browser();
+    admin.login(METROPOLIS_ADMIN, PASSWORD).await;
+    let rillieux = agreements::store::commune(&app.state.db, &Scope::All, "69286")
+        .await
+        .unwrap()
+        .unwrap();
+    let toodego = agreements::store::services(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.code == "toodego")
+        .unwrap();
+    let form = admin.get("/gestion/conventions/nouvelle").await;
+    assert_eq!(form.status, StatusCode::OK);
+    let token = form.csrf();
+    let bad = admin
+        .post_form(
+            "/gestion/conventions/nouvelle",
+            &[
+                ("csrf_token", &token),
+                ("commune", &rillieux.id.to_string()),
+                (&format!("join_{}", toodego.id), "on"),
+                (&format!("previous_{}", toodego.id), "trois mille"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("saisissez un nombre positif"),
+        "{}",
+        bad.body
+    );
+    let created = admin
+        .post_form(
+            "/gestion/conventions/nouvelle",
+            &[
+                ("csrf_token", &token),
+                ("commune", &rillieux.id.to_string()),
+                (&format!("join_{}", toodego.id), "on"),
+                (&format!("previous_{}", toodego.id), "2 500,00"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let detail = created.location().split('#').next().unwrap().to_string();
+    let id: i64 = detail.rsplit('/').next().unwrap().parse().unwrap();
+    for (party, on) in [("commune", "2026-02-01"), ("metropolis", "2026-02-10")] {
+        let r = admin
+            .post_form(
+                &format!("{detail}/signature"),
+                &[("csrf_token", &token), ("party", party), ("on", on)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    }
+    let page = admin.get(&detail).await;
+    assert!(page.body.contains("En vigueur"), "{}", page.body);
+    // The next notice deadline shown is the calendar's, for today.
+    let dates = agreements::domain::agreement::AgreementDates {
+        commune_signed: Some(time::macros::date!(2026 - 02 - 01)),
+        metropolis_signed: Some(time::macros::date!(2026 - 02 - 10)),
+        ended: None,
+    };
+    if let agreements::domain::agreement::AgreementState::InForce {
+        next_notice: Some((anniversary, deadline)),
+        ..
+    } = dates.state(kernel::clock::today())
+    {
+        assert!(
+            page.body.contains(&deadline.to_string())
+                && page.body.contains(&anniversary.to_string()),
+            "{}",
+            page.body
+        );
+    }
+    let late = admin
+        .post_form(
+            &format!("{detail}/preavis"),
+            &[
+                ("csrf_token", &token),
+                ("party", "commune"),
+                ("received_on", "pas une date"),
+            ],
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::BAD_REQUEST);
+    assert!(late.body.contains("saisissez une date valide"));
+
+    // The commune administrator of Villeurbanne does not see it; the API agrees.
+    let villeurbanne = app.browser();
+    villeurbanne.login(COMMUNE_ADMIN, PASSWORD).await;
+    assert_eq!(
+        villeurbanne.get(&detail).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let api = villeurbanne.get("/api/v1/conventions").await;
+    let json: serde_json::Value = serde_json::from_str(&api.body).unwrap();
+    let communes: Vec<&str> = json["agreements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["commune"]["insee_code"].as_str().unwrap())
+        .collect();
+    assert_eq!(communes, vec!["69266"], "only Villeurbanne's agreement");
+    let one = admin.get(&format!("/api/v1/conventions/{id}")).await;
+    let json: serde_json::Value = serde_json::from_str(&one.body).unwrap();
+    assert_eq!(json["effective_date"], "2026-02-10");
+    assert_eq!(json["annexes"][0]["previous_annual_amount"], "2500.00");
+    let anonymous = app.browser().get("/api/v1/conventions").await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
