@@ -5,6 +5,7 @@
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod simulate;
 pub mod store;
 

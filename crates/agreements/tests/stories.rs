@@ -701,3 +701,164 @@ async fn a_claim_without_decision_is_deemed_rejected_after_a_month_conv_8() {
         assert!(audit::verify(&t.db).await.unwrap().is_ok());
     }
 }
+
+#[tokio::test]
+async fn the_daily_job_runs_once_a_day_and_warns_referents_30_days_ahead_conv_5_conv_8() {
+    use agreements::store::{Referent, ReferentKind};
+    for t in testing::databases().await {
+        let s = setup(&t.db).await;
+        let metropolis = store::ensure_metropolis(&t.db, "Métropole de Lyon")
+            .await
+            .unwrap();
+        let annexes = [NewAnnex {
+            service_id: s.toodego,
+            units: None,
+            previous_annual_amount: None,
+        }];
+        let bron = store::create_agreement(&t.db, Actor::Account(1), s.bron, &annexes, TODAY)
+            .await
+            .unwrap();
+        store::sign(
+            &t.db,
+            Actor::Account(1),
+            bron,
+            Party::Commune,
+            date!(2026 - 04 - 15),
+            TODAY,
+        )
+        .await
+        .unwrap();
+        store::sign(
+            &t.db,
+            Actor::Account(1),
+            bron,
+            Party::Metropolis,
+            date!(2026 - 04 - 15),
+            TODAY,
+        )
+        .await
+        .unwrap();
+        store::record_dispute(
+            &t.db,
+            Actor::Account(1),
+            bron,
+            Party::Commune,
+            date!(2026 - 11 - 01),
+            "Titre 2026",
+            TODAY,
+        )
+        .await
+        .unwrap();
+        let referent = |org, service, kind, email: &str| Referent {
+            organisation_id: org,
+            service_id: service,
+            service_name: None,
+            kind,
+            name: "Référent".into(),
+            email: email.into(),
+        };
+        store::set_referent(
+            &t.db,
+            Actor::Account(1),
+            &referent(
+                s.bron,
+                Some(s.toodego),
+                ReferentKind::Service,
+                "toodego@bron.fr",
+            ),
+        )
+        .await
+        .unwrap();
+        store::set_referent(
+            &t.db,
+            Actor::Account(1),
+            &referent(
+                metropolis,
+                None,
+                ReferentKind::Project,
+                "projet@grandlyon.fr",
+            ),
+        )
+        .await
+        .unwrap();
+        store::set_referent(
+            &t.db,
+            Actor::Account(1),
+            &referent(
+                s.villeurbanne,
+                Some(s.toodego),
+                ReferentKind::Service,
+                "toodego@villeurbanne.fr",
+            ),
+        )
+        .await
+        .unwrap();
+
+        // Anniversary 15/04/2027, notice deadline 15/01/2027: warned from 16/12/2026.
+        let before = agreements::jobs::daily(&t.db, date!(2026 - 12 - 15))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            before,
+            agreements::jobs::DailyReport {
+                deemed_rejected: 1,
+                warnings_queued: 0
+            },
+            "{}",
+            t.name
+        );
+        let first = agreements::jobs::daily(&t.db, date!(2026 - 12 - 16))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            first.warnings_queued, 2,
+            "{}: Bron's referent and the project referent",
+            t.name
+        );
+        assert_eq!(
+            agreements::jobs::daily(&t.db, date!(2026 - 12 - 16))
+                .await
+                .unwrap(),
+            None,
+            "once a day"
+        );
+        let next = agreements::jobs::daily(&t.db, date!(2026 - 12 - 17))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.warnings_queued, 0, "each warning is sent once");
+        let payloads: Vec<String> = sqlx::query("SELECT payload FROM outbox ORDER BY id")
+            .fetch_all(t.db.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| sqlx::Row::get(r, "payload"))
+            .collect();
+        assert_eq!(payloads.len(), 2);
+        assert!(payloads.iter().all(|p| !p.contains("villeurbanne")));
+        assert!(
+            payloads[0].contains("au plus tard le 2027-01-15")
+                && payloads[0].contains("2027-04-15"),
+            "{}",
+            payloads[0]
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_claiming_the_same_day_run_the_job_once_ops_5() {
+    for t in testing::databases().await {
+        let day = date!(2027 - 03 - 01);
+        let (a, b) = tokio::join!(
+            agreements::jobs::daily(&t.db, day),
+            agreements::jobs::daily(&t.db, day)
+        );
+        let ran = [a.unwrap(), b.unwrap()]
+            .iter()
+            .filter(|r| r.is_some())
+            .count();
+        assert_eq!(ran, 1, "{}", t.name);
+    }
+}

@@ -71,6 +71,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Every area's daily jobs (run once a day across nodes).
+pub fn daily_jobs() -> Vec<kernel::jobs::DailyJob> {
+    vec![(agreements::jobs::JOB, agreements::jobs::daily_job)]
+}
+
 /// A node: HTTP server and job runner, until [`Node::stop`].
 pub struct Node {
     pub addr: SocketAddr,
@@ -92,7 +97,16 @@ impl Node {
         let stop = CancellationToken::new();
         let jobs = config.jobs.then(|| {
             let deliverer = Deliverer::new(config.state.db.clone(), config.mail.clone());
-            tokio::spawn(kernel::jobs::run_outbox(deliverer, stop.clone()))
+            let outbox = tokio::spawn(kernel::jobs::run_outbox(deliverer, stop.clone()));
+            let daily = tokio::spawn(kernel::jobs::run_daily(
+                config.state.db.clone(),
+                daily_jobs(),
+                stop.clone(),
+            ));
+            tokio::spawn(async move {
+                let _ = outbox.await;
+                let _ = daily.await;
+            })
         });
         let app = router(config.state);
         let server_stop = stop.clone();
