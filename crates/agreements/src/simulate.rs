@@ -19,17 +19,14 @@ use crate::domain::InseeCode;
 use crate::domain::ServiceCode;
 use crate::domain::calendar::{AdhesionCalendar, last_day};
 use crate::domain::contribution::{
-    AnnexPeriod, BaseOnly, Bracket, EndReason, PopulationSeries, Pricing, Prorata, SyntecSeries,
-    SyntecValue, Transition, bill_year, coefficient, collectable, target,
+    AnnexBasis, AnnexPeriod, Bracket, EndReason, PopulationSeries, Pricing, Prorata, SyntecSeries,
+    SyntecValue, Terms, YearLine, annex_years, collectable, target,
 };
 use crate::domain::money::parse_decimal;
 
 struct Service {
     code: String,
-    pricing: Pricing,
-    s0: Decimal,
-    fixed_part: Decimal,
-    prorata: Prorata,
+    terms: Terms,
 }
 
 struct Annex {
@@ -53,23 +50,13 @@ pub struct Plan {
     to: i32,
 }
 
-/// One computed line (FIN-5's basis of computation).
+/// One computed line: a commune's annex in a year.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Line<'a> {
-    pub year: i32,
     pub commune: &'a str,
     pub service: &'a str,
-    pub population: Option<i64>,
-    pub syntec: Decimal,
     pub s0: Decimal,
-    pub coefficient: Decimal,
-    pub target: Decimal,
-    pub transition_cap: Option<Decimal>,
-    pub annual_amount: Decimal,
-    pub prorata_days: Option<i64>,
-    pub days_in_year: i64,
-    pub due: Decimal,
-    pub refund: Decimal,
+    pub line: YearLine,
 }
 
 /// A commune's order for a year: the sum of `due − refund`.
@@ -354,12 +341,15 @@ fn parse_services(items: &[Value], problems: &mut Problems) -> Vec<Service> {
             );
         }
         if let (Some(code), Some(pricing), Some(s0)) = (code, pricing, s0) {
-            services.push(Service {
-                code: code.as_str().to_string(),
+            let terms = Terms {
                 pricing,
                 s0,
                 fixed_part,
                 prorata,
+            };
+            services.push(Service {
+                code: code.as_str().to_string(),
+                terms,
             });
         }
     }
@@ -435,7 +425,7 @@ fn parse_annex(
             format!("{end} is before the start ({start})"),
         );
     }
-    if matches!(services[service].pricing, Pricing::PerUnit { .. }) && units.is_none() {
+    if matches!(services[service].terms.pricing, Pricing::PerUnit { .. }) && units.is_none() {
         problems.add(
             &f.at("units"),
             format!(
@@ -582,7 +572,7 @@ impl Plan {
                         }
                     }
                     let population = c.populations.for_year(year);
-                    if service.pricing.needs_population() && population.is_none() {
+                    if service.terms.pricing.needs_population() && population.is_none() {
                         problems.add(
                             &format!("communes[{i}].populations"),
                             format!(
@@ -591,8 +581,8 @@ impl Plan {
                             ),
                         );
                     }
-                    if let (Pricing::Brackets(_), Some(p)) = (&service.pricing, population)
-                        && target(&service.pricing, Some(p), None, Decimal::ONE).is_err()
+                    if let (Pricing::Brackets(_), Some(p)) = (&service.terms.pricing, population)
+                        && target(&service.terms.pricing, Some(p), None, Decimal::ONE).is_err()
                     {
                         problems.add(
                             &format!("communes[{i}].annexes[{j}]"),
@@ -634,52 +624,26 @@ impl Plan {
             let mut totals: Vec<(i32, Decimal)> = Vec::new();
             for a in &c.annexes {
                 let service = &self.services[a.service];
-                let mut transition = Transition::new(a.previous);
-                let last = a.period.last_year().unwrap_or(self.to).min(self.to);
-                for year in a.period.first_year()..=last {
-                    let syntec = self.syntec[&year].value;
-                    let population = c.populations.for_year(year);
-                    let coefficient = coefficient(service.fixed_part, syntec, service.s0);
-                    let target = target(&service.pricing, population, a.units, coefficient)
-                        .expect("checked by Plan::parse");
-                    let annual = transition.next(target);
-                    let base_only = match (&service.pricing, service.prorata) {
-                        (
-                            Pricing::Standard {
-                                base,
-                                per_inhabitant,
-                            },
-                            Prorata::BaseOnly,
-                        ) => Some(BaseOnly {
-                            base: *base,
-                            per_inhabitant: *per_inhabitant,
-                            population: population.unwrap_or(0),
-                            coefficient,
-                        }),
-                        _ => None,
-                    };
-                    let bill = bill_year(year, &a.period, annual.amount, base_only);
+                let basis = AnnexBasis {
+                    terms: &service.terms,
+                    period: a.period,
+                    previous: a.previous,
+                    units: a.units,
+                };
+                let syntec = |year: i32| self.syntec.get(&year).map(|v| v.value);
+                annex_years(&basis, &c.populations, syntec, self.to, |y| {
                     emit(&Line {
-                        year,
                         commune: &c.insee_code,
                         service: &service.code,
-                        population,
-                        syntec,
-                        s0: service.s0,
-                        coefficient,
-                        target,
-                        transition_cap: annual.cap,
-                        annual_amount: annual.amount,
-                        prorata_days: bill.prorata_days,
-                        days_in_year: bill.days_in_year,
-                        due: bill.due,
-                        refund: bill.refund,
+                        s0: service.terms.s0,
+                        line: *y,
                     });
-                    match totals.iter_mut().find(|(y, _)| *y == year) {
-                        Some((_, total)) => *total += bill.due - bill.refund,
-                        None => totals.push((year, bill.due - bill.refund)),
+                    match totals.iter_mut().find(|(year, _)| *year == y.year) {
+                        Some((_, total)) => *total += y.due - y.refund,
+                        None => totals.push((y.year, y.due - y.refund)),
                     }
-                }
+                })
+                .expect("every lookup was checked by Plan::parse");
             }
             totals.sort_by_key(|(y, _)| *y);
             orders.extend(totals.into_iter().map(|(year, total)| Order {
@@ -736,16 +700,17 @@ fn opt<T: std::fmt::Display>(value: &Option<T>, quoted: bool) -> String {
 
 /// Writes one line as JSON. Codes were checked (INSEE and service codes need
 /// no escaping) and numbers are plain, so the text is written directly.
-pub fn write_line(out: &mut impl Write, l: &Line<'_>) -> io::Result<()> {
+pub fn write_line(out: &mut impl Write, line: &Line<'_>) -> io::Result<()> {
+    let l = &line.line;
     write!(
         out,
         "{{\"year\":{},\"commune\":\"{}\",\"service\":\"{}\",\"population\":{},\"syntec\":\"{}\",\"s0\":\"{}\",\"coefficient\":\"{}\",\"target\":\"{}\",\"transition_cap\":{},\"annual_amount\":\"{}\",\"prorata_days\":{},\"days_in_year\":{},\"due\":\"{}\",\"refund\":\"{}\"}}",
         l.year,
-        l.commune,
-        l.service,
+        line.commune,
+        line.service,
         opt(&l.population, false),
         l.syntec,
-        l.s0,
+        line.s0,
         l.coefficient,
         l.target,
         opt(&l.transition_cap, true),

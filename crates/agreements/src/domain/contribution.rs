@@ -332,6 +332,105 @@ pub fn bill_year(
     }
 }
 
+/// What an annex costs in one year, with its whole basis of computation
+/// (FIN-5's line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct YearLine {
+    pub year: i32,
+    pub population: Option<i64>,
+    pub syntec: Decimal,
+    pub coefficient: Decimal,
+    pub target: Decimal,
+    pub transition_cap: Option<Decimal>,
+    pub annual_amount: Decimal,
+    pub prorata_days: Option<i64>,
+    pub days_in_year: i64,
+    pub due: Decimal,
+    pub refund: Decimal,
+}
+
+/// What the computation lacked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// No SYNTEC value published on or before 1 January of that year.
+    Syntec(i32),
+    /// No population in force on 31 December before that year.
+    Population(i32),
+    Units,
+    NoBracket {
+        population: i64,
+        year: i32,
+    },
+}
+
+/// An annex as the computation needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct AnnexBasis<'a> {
+    pub terms: &'a Terms,
+    pub period: AnnexPeriod,
+    pub previous: Option<Decimal>,
+    pub units: Option<Decimal>,
+}
+
+/// FIN-1 to FIN-4 for every year of an annex from its first to `to` (or its
+/// end), in order: the transition regime of a year depends on the years
+/// before it.
+pub fn annex_years(
+    annex: &AnnexBasis<'_>,
+    populations: &PopulationSeries,
+    syntec: impl Fn(i32) -> Option<Decimal>,
+    to: i32,
+    mut emit: impl FnMut(&YearLine),
+) -> Result<(), Missing> {
+    let terms = annex.terms;
+    let mut transition = Transition::new(annex.previous);
+    let last = annex.period.last_year().unwrap_or(to).min(to);
+    for year in annex.period.first_year()..=last {
+        let s = syntec(year).ok_or(Missing::Syntec(year))?;
+        let population = populations.for_year(year);
+        if terms.pricing.needs_population() && population.is_none() {
+            return Err(Missing::Population(year));
+        }
+        let coefficient = coefficient(terms.fixed_part, s, terms.s0);
+        let target =
+            target(&terms.pricing, population, annex.units, coefficient).map_err(|e| match e {
+                TargetError::MissingUnits => Missing::Units,
+                TargetError::NoBracket(population) => Missing::NoBracket { population, year },
+            })?;
+        let annual = transition.next(target);
+        let base_only = match (&terms.pricing, terms.prorata) {
+            (
+                Pricing::Standard {
+                    base,
+                    per_inhabitant,
+                },
+                Prorata::BaseOnly,
+            ) => Some(BaseOnly {
+                base: *base,
+                per_inhabitant: *per_inhabitant,
+                population: population.unwrap_or(0),
+                coefficient,
+            }),
+            _ => None,
+        };
+        let bill = bill_year(year, &annex.period, annual.amount, base_only);
+        emit(&YearLine {
+            year,
+            population,
+            syntec: s,
+            coefficient,
+            target,
+            transition_cap: annual.cap,
+            annual_amount: annual.amount,
+            prorata_days: bill.prorata_days,
+            days_in_year: bill.days_in_year,
+            due: bill.due,
+            refund: bill.refund,
+        });
+    }
+    Ok(())
+}
+
 /// FIN-5 and CGCT D1611-1: a debt under 15 € is not put into collection.
 pub fn collectable(total: Decimal) -> bool {
     total >= Decimal::new(15, 0)
