@@ -2,8 +2,10 @@
 //! services catalogue (CONV-2); later the framework agreements and
 //! contributions (CONV, FIN).
 
+pub mod billing;
 pub mod domain;
 pub mod error;
+pub mod exports;
 pub mod http;
 pub mod jobs;
 pub mod simulate;

@@ -73,7 +73,10 @@ pub fn router(state: AppState) -> Router {
 
 /// Every area's daily jobs (run once a day across nodes).
 pub fn daily_jobs() -> Vec<kernel::jobs::DailyJob> {
-    vec![(agreements::jobs::JOB, agreements::jobs::daily_job)]
+    vec![
+        (agreements::jobs::JOB, agreements::jobs::daily_job),
+        (agreements::billing::JOB, agreements::billing::june_job),
+    ]
 }
 
 /// A node: HTTP server and job runner, until [`Node::stop`].

@@ -92,6 +92,32 @@ pub enum BillingCommand {
         #[arg(long)]
         check: bool,
     },
+    /// Issue the revenue orders of a year (FIN-5): one per commune, numbered
+    /// in the year's gap-free series. Running it again issues nothing new.
+    Run {
+        #[arg(long)]
+        year: i32,
+        /// Name and capacity of the issuer printed on the orders.
+        #[arg(long, default_value = agreements::domain::orders::DEFAULT_ISSUER)]
+        issuer: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Print a year's revenue orders as CSV or JSON.
+    Export {
+        #[arg(long)]
+        year: i32,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
 }
 
 #[derive(Args, Debug)]
@@ -203,6 +229,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Billing(BillingCommand::Simulate { input, to, check }) => {
             simulate(&input, to, check)
+        }
+        Command::Billing(BillingCommand::Run { year, issuer, db }) => {
+            billing_run(year, &issuer, &db).await
+        }
+        Command::Billing(BillingCommand::Export { year, format, db }) => {
+            let db = db.open().await?;
+            let text = match format {
+                ExportFormat::Csv => {
+                    agreements::exports::orders_csv(&db, &kernel::web::Scope::All, year).await?
+                }
+                ExportFormat::Json => {
+                    agreements::exports::orders_json(&db, &kernel::web::Scope::All, year).await?
+                }
+            };
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Pages => {
             let pages: Vec<_> = crate::pages::all_pages()
@@ -420,4 +462,34 @@ fn simulate(input: &std::path::Path, to: i32, check: bool) -> anyhow::Result<Exi
     agreements::simulate::write_json(&plan, &mut out)?;
     std::io::Write::flush(&mut out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn billing_run(year: i32, issuer: &str, db: &DbArgs) -> anyhow::Result<ExitCode> {
+    if !(2000..=2200).contains(&year) {
+        anyhow::bail!("--year: {year} is not a year between 2000 and 2200");
+    }
+    if issuer.trim().is_empty() {
+        anyhow::bail!("--issuer must name the issuer and their capacity");
+    }
+    let db = db.open().await?;
+    match agreements::billing::run(&db, Actor::Cli, year, issuer).await? {
+        Ok(report) => {
+            println!(
+                "{year}: {} revenue order(s) issued, {} already issued",
+                report.issued.len(),
+                report.already_issued
+            );
+            for reference in &report.issued {
+                println!("  {reference}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{}", p.en);
+            }
+            eprintln!("{} problem(s): nothing was issued", problems.len());
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }

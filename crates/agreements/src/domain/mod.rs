@@ -6,6 +6,7 @@ pub mod calendar;
 pub mod communes_csv;
 pub mod contribution;
 pub mod money;
+pub mod orders;
 pub mod organisation;
 
 pub use organisation::{InseeCode, Population, ServiceCode, Siren};
