@@ -4,6 +4,7 @@ use agreements::domain::ServiceCode;
 use agreements::domain::agreement::{AgreementState, Party};
 use agreements::domain::communes_csv;
 use agreements::domain::contribution::{EndReason, Pricing, Prorata, Terms};
+use agreements::domain::money::cents;
 use agreements::store;
 use agreements::store::{AmendmentKind, DisputeStatus, NewAnnex};
 use kernel::audit::{self, Actor};
@@ -860,5 +861,260 @@ async fn two_nodes_claiming_the_same_day_run_the_job_once_ops_5() {
             .filter(|r| r.is_some())
             .count();
         assert_eq!(ran, 1, "{}", t.name);
+    }
+}
+
+async fn billed_world(db: &kernel::Db) -> (Setup, i64) {
+    let s = setup(db).await;
+    for (month, value, published) in [
+        ("2024-10", "315.0", date!(2024 - 11 - 30)),
+        ("2025-10", "322.2", date!(2025 - 11 - 28)),
+    ] {
+        let (y, m) = month.split_once('-').unwrap();
+        let v = agreements::domain::contribution::SyntecValue {
+            year: y.parse().unwrap(),
+            month: m.parse().unwrap(),
+            value: d(value),
+            published_on: published,
+        };
+        store::add_syntec(db, Actor::Cli, &v, true).await.unwrap();
+    }
+    // Bron, the issue's example: paid 3000.00 before, effective 15/04/2026.
+    let annexes = [NewAnnex {
+        service_id: s.toodego,
+        units: None,
+        previous_annual_amount: Some(d("3000.00")),
+    }];
+    let bron = store::create_agreement(db, Actor::Cli, s.bron, &annexes, TODAY)
+        .await
+        .unwrap();
+    store::sign(
+        db,
+        Actor::Cli,
+        bron,
+        Party::Commune,
+        date!(2026 - 03 - 02),
+        TODAY,
+    )
+    .await
+    .unwrap();
+    store::sign(
+        db,
+        Actor::Cli,
+        bron,
+        Party::Metropolis,
+        date!(2026 - 04 - 15),
+        TODAY,
+    )
+    .await
+    .unwrap();
+    // Villeurbanne: laclasse.com, 1 unit joined on 22/12/2026: 150 × 1.0229
+    // = 153.44 (rounded 153.435 → 153.44), × 10/365 = 4.2038… → 4.20: not collectable.
+    let annexes = [NewAnnex {
+        service_id: s.laclasse,
+        units: Some(d("1")),
+        previous_annual_amount: None,
+    }];
+    let v = store::create_agreement(db, Actor::Cli, s.villeurbanne, &annexes, TODAY)
+        .await
+        .unwrap();
+    store::sign(
+        db,
+        Actor::Cli,
+        v,
+        Party::Commune,
+        date!(2026 - 12 - 22),
+        TODAY,
+    )
+    .await
+    .unwrap();
+    store::sign(
+        db,
+        Actor::Cli,
+        v,
+        Party::Metropolis,
+        date!(2026 - 12 - 22),
+        TODAY,
+    )
+    .await
+    .unwrap();
+    (s, bron)
+}
+
+#[tokio::test]
+async fn revenue_orders_are_issued_once_numbered_without_gaps_fin_5() {
+    for t in testing::databases().await {
+        let (s, _) = billed_world(&t.db).await;
+        // Two nodes run the 2026 billing at once: each order is issued once.
+        let (a, b) = tokio::join!(
+            agreements::billing::run(&t.db, Actor::Cli, 2026, "Le Président, ordonnateur"),
+            agreements::billing::run(&t.db, Actor::Cli, 2026, "Le Président, ordonnateur")
+        );
+        let (a, b) = (a.unwrap().unwrap(), b.unwrap().unwrap());
+        let mut issued: Vec<String> = a.issued.iter().chain(&b.issued).cloned().collect();
+        issued.sort();
+        assert_eq!(issued, vec!["2026-000001", "2026-000002"], "{}", t.name);
+        assert_eq!(a.already_issued + b.already_issued, 2);
+
+        let orders = store::orders(&t.db, &Scope::All, 2026).await.unwrap();
+        let bron = orders.iter().find(|o| o.commune_id == s.bron).unwrap();
+        // Hand computation in agreements::simulate's tests: 3300.00 in 2026.
+        assert_eq!(
+            (cents(bron.amount), bron.collectable),
+            ("3300.00".to_string(), true)
+        );
+        assert_eq!(bron.debtor_siren, "216900290");
+        assert!(bron.legal_basis.contains("article 10") && bron.appeal.contains("deux mois"));
+        let small = orders
+            .iter()
+            .find(|o| o.commune_id == s.villeurbanne)
+            .unwrap();
+        assert_eq!(
+            (cents(small.amount), small.collectable),
+            ("4.20".to_string(), false),
+            "{}: under 15 €, flagged",
+            t.name
+        );
+        let (_, lines, _) = store::order(&t.db, &Scope::All, bron.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(lines[0].basis["transition_cap"], "3300.00");
+        assert_eq!(lines[0].basis["population_vintage"], 2022);
+        assert_eq!(lines[0].basis["syntec_month"], "2025-10");
+
+        // Corrections: a reduction then a cancellation of the rest, numbered
+        // in the same series; a second cancellation is refused.
+        let r = store::correct_order(
+            &t.db,
+            Actor::Cli,
+            bron.id,
+            Some(d("300.00")),
+            "Population rectifiée",
+            2026,
+        )
+        .await
+        .unwrap();
+        assert_eq!(r, "2026-000003");
+        assert!(
+            refused(
+                store::correct_order(&t.db, Actor::Cli, bron.id, Some(d("3000.01")), "Trop", 2026)
+                    .await
+            )
+            .contains("au plus égale au reste dû (3000.00 €)")
+        );
+        let c = store::correct_order(
+            &t.db,
+            Actor::Cli,
+            bron.id,
+            None,
+            "Convention résiliée",
+            2026,
+        )
+        .await
+        .unwrap();
+        assert_eq!(c, "2026-000004", "{}: no gap after the refused one", t.name);
+        assert!(
+            refused(store::correct_order(&t.db, Actor::Cli, bron.id, None, "Encore", 2026).await)
+                .contains("déjà entièrement annulé")
+        );
+        let (_, _, corrections) = store::order(&t.db, &Scope::All, bron.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let amounts: Vec<String> = corrections.iter().map(|c| cents(c.amount)).collect();
+        assert_eq!(amounts, vec!["300.00", "3000.00"]);
+        // The original order itself never changed.
+        let again = store::orders(&t.db, &Scope::All, 2026)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|o| o.id == bron.id)
+            .unwrap();
+        assert_eq!(cents(again.amount), "3300.00");
+        // A commune's scope sees its own orders only (OPS-7).
+        let mine = store::orders(&t.db, &Scope::Organisations(vec![s.villeurbanne]), 2026)
+            .await
+            .unwrap();
+        assert_eq!(mine.len(), 1);
+        assert!(audit::verify(&t.db).await.unwrap().is_ok());
+    }
+}
+
+#[tokio::test]
+async fn a_billing_run_without_the_years_syntec_value_issues_nothing_fin_1() {
+    for t in testing::databases().await {
+        billed_world(&t.db).await;
+        let problems = agreements::billing::run(&t.db, Actor::Cli, 2027, "Ordonnateur")
+            .await
+            .unwrap();
+        // 2027 uses the value published by 01/01/2027: still 322.2, so it works…
+        assert!(problems.is_ok(), "{}", t.name);
+        // …but a year before any publication cannot be billed.
+        let s = store::ensure_service(
+            &t.db,
+            &ServiceCode::parse("ancien").unwrap(),
+            "Ancien",
+            "",
+            &toodego_terms(),
+        )
+        .await
+        .unwrap();
+        let lyon = store::commune(&t.db, &Scope::All, "69123")
+            .await
+            .unwrap()
+            .unwrap();
+        let old = store::create_agreement(
+            &t.db,
+            Actor::Cli,
+            lyon.id,
+            &[NewAnnex {
+                service_id: s,
+                units: None,
+                previous_annual_amount: None,
+            }],
+            TODAY,
+        )
+        .await
+        .unwrap();
+        store::sign(
+            &t.db,
+            Actor::Cli,
+            old,
+            Party::Commune,
+            date!(2024 - 03 - 01),
+            TODAY,
+        )
+        .await
+        .unwrap();
+        store::sign(
+            &t.db,
+            Actor::Cli,
+            old,
+            Party::Metropolis,
+            date!(2024 - 03 - 01),
+            TODAY,
+        )
+        .await
+        .unwrap();
+        let refused = agreements::billing::run(&t.db, Actor::Cli, 2024, "Ordonnateur")
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            refused[0]
+                .fr
+                .contains("aucune valeur SYNTEC publiée au plus tard le 2024-01-01"),
+            "{:?}",
+            refused
+        );
+        assert!(
+            store::orders(&t.db, &Scope::All, 2024)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}: nothing issued",
+            t.name
+        );
     }
 }
