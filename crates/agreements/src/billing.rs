@@ -115,16 +115,19 @@ pub async fn draft_orders(
             continue;
         }
         let commune = agreement.commune.name.clone();
-        if !populations.contains_key(&agreement.commune.id) {
-            let rows = store::populations(db, agreement.commune.id).await?;
-            let series = PopulationSeries::new(
-                rows.iter()
-                    .filter_map(|r| Some((store::parse_date(&r.in_force_from).ok()?, r.value)))
-                    .collect(),
-            );
-            populations.insert(agreement.commune.id, (series, rows));
-        }
-        let (series, rows) = &populations[&agreement.commune.id];
+        let (series, rows) = match populations.entry(agreement.commune.id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let rows = store::populations(db, agreement.commune.id).await?;
+                let series = PopulationSeries::new(
+                    rows.iter()
+                        .filter_map(|r| Some((store::parse_date(&r.in_force_from).ok()?, r.value)))
+                        .collect(),
+                );
+                e.insert((series, rows))
+            }
+        };
+        let (series, rows) = (&*series, &*rows);
         let mut lines = Vec::new();
         for annex in store::annexes(db, agreement.id).await? {
             let Some(period) = period(&annex, &agreement) else {

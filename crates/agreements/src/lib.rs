@@ -8,6 +8,7 @@ pub mod error;
 pub mod exports;
 pub mod http;
 pub mod jobs;
+pub mod pdf;
 pub mod simulate;
 pub mod store;
 

@@ -119,6 +119,13 @@ pub async fn seed(app: &AppState) -> anyhow::Result<Vec<DemoAccount>> {
 
     seed_syntec(db).await?;
     seed_agreements(db).await?;
+    // FIN-5: the 2026 orders, as the June run would have issued them.
+    if agreements::store::order_years(db).await?.is_empty() {
+        let issuer = agreements::domain::orders::DEFAULT_ISSUER;
+        if let Err(problems) = agreements::billing::run(db, Actor::System, 2026, issuer).await? {
+            anyhow::bail!("demo billing failed: {}", problems[0].en);
+        }
+    }
 
     let mut out = Vec::new();
     let mut hash: Option<String> = None;

@@ -304,6 +304,8 @@ async function firstLinkedId(page, server, list) {
 const firstAccountId = (page, server) => firstLinkedId(page, server, '/gestion/comptes');
 /** The first agreement id linked from /gestion/conventions, or null. */
 const firstAgreementId = (page, server) => firstLinkedId(page, server, '/gestion/conventions');
+/** The first revenue order id linked from /gestion/titres, or null. */
+const firstOrderId = (page, server) => firstLinkedId(page, server, '/gestion/titres');
 
 function resolvePath(pattern, params) {
   return pattern.replace(/\{(\w+)\}/g, (whole, name) => {
@@ -386,7 +388,9 @@ describe('Mutualis pages in headless Chromium with axe-core', { skip: DESCRIBE_S
       assert.ok(id, 'no link to /gestion/comptes/<id> on /gestion/comptes for the metropolis admin');
       const agreement = await firstAgreementId(page, server);
       assert.ok(agreement, 'no link to /gestion/conventions/<id> for the metropolis admin (demo agreements missing?)');
-      const paths = staffPatterns().map((p) => resolvePath(p, { id, agreement, insee: DEMO_INSEE }));
+      const order = await firstOrderId(page, server);
+      assert.ok(order, 'no link to /gestion/titres/<id> for the metropolis admin (demo orders missing?)');
+      const paths = staffPatterns().map((p) => resolvePath(p, { id, agreement, order, insee: DEMO_INSEE }));
       assert.ok(paths.length > 0, 'no staff page listed');
       const report = newReport();
       await auditPages(page, server, paths, { label: '[fr, metropolis admin]', lang: 'fr', report });
@@ -404,6 +408,7 @@ describe('Mutualis pages in headless Chromium with axe-core', { skip: DESCRIBE_S
     // An account id the commune admin can see, else the metropolis admin's first one.
     let id = null;
     let agreement = null;
+    let order = null;
     {
       const context = await browser.newContext();
       try {
@@ -411,6 +416,7 @@ describe('Mutualis pages in headless Chromium with axe-core', { skip: DESCRIBE_S
         await login(page, server, COMMUNE_ADMIN);
         id = await firstAccountId(page, server);
         agreement = await firstAgreementId(page, server);
+        order = await firstOrderId(page, server);
       } finally {
         await context.close();
       }
@@ -427,12 +433,13 @@ describe('Mutualis pages in headless Chromium with axe-core', { skip: DESCRIBE_S
     }
     assert.ok(id, 'could not resolve an account id for /gestion/comptes/{id}');
     assert.ok(agreement, 'the commune admin sees no agreement of the demo commune on /gestion/conventions');
+    assert.ok(order, 'the commune admin sees no revenue order of the demo commune on /gestion/titres');
 
     const context = await browser.newContext();
     try {
       const page = await context.newPage();
       await login(page, server, COMMUNE_ADMIN);
-      const paths = staffPatterns().map((p) => resolvePath(p, { id, agreement, insee: DEMO_INSEE }));
+      const paths = staffPatterns().map((p) => resolvePath(p, { id, agreement, order, insee: DEMO_INSEE }));
       const report = newReport();
       await auditPages(page, server, paths, { label: '[fr, commune admin]', lang: 'fr', okStatuses: [200, 403], report });
       await setLanguage(page, server, 'en', '/gestion');

@@ -4,6 +4,7 @@ mod agreements;
 mod api;
 mod communes;
 mod forms;
+mod orders;
 mod references;
 mod services;
 
@@ -23,6 +24,8 @@ pub const STAFF_PAGES: &[&str] = &[
     "/gestion/syntec",
     "/gestion/referents",
     "/gestion/comite",
+    "/gestion/titres",
+    "/gestion/titres/{order}",
 ];
 
 /// The staff JSON API, for the same walk.
@@ -86,6 +89,18 @@ pub fn router() -> Router<AppState> {
         .route(
             "/gestion/comite",
             get(references::committees).post(references::add_committee),
+        )
+        .route("/gestion/titres", get(orders::list))
+        .route("/gestion/titres/{id}", get(orders::show))
+        .route("/gestion/titres/{id}/pdf", get(orders::pdf))
+        .route("/gestion/titres/{id}/correction", post(orders::correct))
+        .route(
+            "/gestion/titres/exercice/{year}/csv",
+            get(orders::export_csv),
+        )
+        .route(
+            "/gestion/titres/exercice/{year}/json",
+            get(orders::export_json),
         )
         .route("/api/v1/conventions", get(api::list))
         .route("/api/v1/conventions/{id}", get(api::show))

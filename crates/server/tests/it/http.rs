@@ -272,14 +272,16 @@ async fn cookies_are_secure_when_served_over_https_ops_7() {
     app.stop().await;
 }
 
-/// Markers of Lyon's data, which Villeurbanne's staff must never read.
-const LYON_MARKERS: &[&str] = &["216901231", "519127", "agent@lyon.demo"];
+/// Markers of other communes' data (Lyon's, and Bron's order), which
+/// Villeurbanne's staff must never read.
+const LYON_MARKERS: &[&str] = &["216901231", "519127", "agent@lyon.demo", "216900290"];
 
-fn substitute(pattern: &str, lyon_agent: i64, lyon_agreement: i64) -> String {
+fn substitute(pattern: &str, lyon_agent: i64, lyon_agreement: i64, bron_order: i64) -> String {
     let path = pattern
         .replace("{insee}", "69123")
         .replace("{id}", &lyon_agent.to_string())
-        .replace("{agreement}", &lyon_agreement.to_string());
+        .replace("{agreement}", &lyon_agreement.to_string())
+        .replace("{order}", &bron_order.to_string());
     assert!(
         !path.contains('{'),
         "unknown placeholder in {pattern}: extend the walk"
@@ -321,6 +323,17 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
             .find(|a| a.commune.insee_code.as_deref() == Some("69123"))
             .expect("the demo has an agreement for Lyon")
             .id;
+        let bron = agreements::store::commune(&app.state.db, &Scope::All, "69029")
+            .await
+            .unwrap()
+            .unwrap();
+        let bron_order =
+            agreements::store::orders(&app.state.db, &Scope::Organisations(vec![bron.id]), 2026)
+                .await
+                .unwrap()
+                .first()
+                .expect("the demo issued Bron's 2026 order")
+                .id;
         let staff_pages: Vec<&str> = server::pages::all_pages()
             .into_iter()
             .filter(|(_, staff)| *staff)
@@ -336,7 +349,7 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
             let b = app.browser();
             b.login(who, PASSWORD).await;
             for pattern in &staff_pages {
-                let path = substitute(pattern, agent, lyon_agreement);
+                let path = substitute(pattern, agent, lyon_agreement, bron_order);
                 let page = b.get(&path).await;
                 assert!(
                     [StatusCode::OK, StatusCode::FORBIDDEN, StatusCode::NOT_FOUND]
@@ -353,6 +366,34 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
                     );
                 }
             }
+            // Nor correct Bron's order.
+            let token = b.get("/gestion").await.csrf();
+            let page = b
+                .post_form(
+                    &format!("/gestion/titres/{bron_order}/correction"),
+                    &[("csrf_token", &token), ("reason", "x")],
+                )
+                .await;
+            assert!(
+                matches!(page.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+                "{who} correction: {}",
+                page.status
+            );
+            for export in ["csv", "json"] {
+                let page = b
+                    .get(&format!("/gestion/titres/exercice/2026/{export}"))
+                    .await;
+                assert!(
+                    page.body.contains("69266") && !page.body.contains("216900290"),
+                    "{who} {export}: only Villeurbanne's"
+                );
+            }
+            assert_eq!(
+                b.get(&format!("/gestion/titres/{bron_order}/pdf"))
+                    .await
+                    .status,
+                StatusCode::NOT_FOUND
+            );
             // Nor act on Lyon's agreement.
             let token = b.get("/gestion").await.csrf();
             for action in [
@@ -406,7 +447,7 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
         let admin = app.browser();
         admin.login(METROPOLIS_ADMIN, PASSWORD).await;
         for pattern in &staff_pages {
-            let path = substitute(pattern, agent, lyon_agreement);
+            let path = substitute(pattern, agent, lyon_agreement, bron_order);
             let page = admin.get(&path).await;
             assert_eq!(
                 page.status,
@@ -707,4 +748,150 @@ async fn an_agreement_through_the_staff_pages_conv_3_conv_5() {
     let anonymous = app.browser().get("/api/v1/conventions").await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     app.stop().await;
+}
+
+/// FIN-5: the demo's 2026 orders, printable, as PDF and CSV, corrected
+/// through the form by the metropolis's finance staff only.
+#[tokio::test]
+async fn revenue_orders_are_printed_exported_and_corrected_fin_5() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let admin = app.browser();
+    admin.login(METROPOLIS_ADMIN, PASSWORD).await;
+    let list = admin.get("/gestion/titres").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains("2026-000001"), "{}", list.body);
+    let bron = agreements::store::commune(&app.state.db, &Scope::All, "69029")
+        .await
+        .unwrap()
+        .unwrap();
+    let order =
+        agreements::store::orders(&app.state.db, &Scope::Organisations(vec![bron.id]), 2026)
+            .await
+            .unwrap()[0]
+            .clone();
+    let page = admin.get(&format!("/gestion/titres/{}", order.id)).await;
+    // The Bron example worked by hand: 3300.00 (cap 3000 × 1.10).
+    for text in [
+        "3300.00",
+        "216900290",
+        "tribunal administratif de Lyon",
+        "article 10",
+        "1.0229",
+    ] {
+        assert!(
+            page.body.contains(text),
+            "{text} missing from the printable order"
+        );
+    }
+    let pdf = admin
+        .client
+        .get(app.url(&format!("/gestion/titres/{}/pdf", order.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    let bytes = pdf.bytes().await.unwrap();
+    assert!(
+        bytes.starts_with(b"%PDF-") && bytes.ends_with(b"%%EOF\n") || bytes.ends_with(b"%%EOF")
+    );
+    // Read back by a real PDF reader (poppler's pdftotext).
+    match pdf_text(&bytes) {
+        Some(text) => {
+            for needle in [
+                order.reference().as_str(),
+                "SIREN 216900290",
+                "Montant : 3300.00 €",
+                "deux mois",
+                "tribunal administratif de Lyon",
+                "2000.00 € + 0.04 € par habitant",
+            ] {
+                assert!(
+                    text.contains(needle),
+                    "{needle} missing from the PDF text:\n{text}"
+                );
+            }
+        }
+        None if kernel::testing::ci() => {
+            panic!("CI=true but pdftotext is missing (apt-get install poppler-utils)")
+        }
+        None => eprintln!(
+            "\n*** pdftotext missing: PDF content not checked (apt-get install poppler-utils) ***\n"
+        ),
+    }
+    let csv = admin.get("/gestion/titres/exercice/2026/csv").await;
+    assert!(
+        csv.body
+            .starts_with("reference,kind,refers_to,commune_insee")
+    );
+    assert!(csv.body.lines().any(|l| l.contains(",69029,Bron,216900290,2026,toodego,42850,322.2,315.0,1.0229,3799.05,3300.00,3300.00,,365,3300.00,0.00,3300.00,3300.00,true")), "{}", csv.body);
+
+    let token = page.csrf();
+    let bad = admin
+        .post_form(
+            &format!("/gestion/titres/{}/correction", order.id),
+            &[
+                ("csrf_token", &token),
+                ("reduction", "5000"),
+                ("reason", "Erreur"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("au plus égale au reste dû (3300.00 €)"),
+        "{}",
+        bad.body
+    );
+    let done = admin
+        .post_form(
+            &format!("/gestion/titres/{}/correction", order.id),
+            &[
+                ("csrf_token", &token),
+                ("reduction", "300,00"),
+                ("reason", "Population rectifiée"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert!(
+        admin
+            .get(&format!("/gestion/titres/{}", order.id))
+            .await
+            .body
+            .contains("Titre de réduction")
+    );
+
+    // Villeurbanne's finance officer reads Villeurbanne's orders, not Bron's,
+    // and cannot correct.
+    let finance = app.browser();
+    finance.login("finances@villeurbanne.demo", PASSWORD).await;
+    let mine = finance.get("/gestion/titres").await;
+    assert!(mine.body.contains("Villeurbanne") && !mine.body.contains("Bron"));
+    assert_eq!(
+        finance
+            .get(&format!("/gestion/titres/{}", order.id))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
+
+/// The text of a PDF, through `pdftotext`, when it is installed.
+fn pdf_text(bytes: &[u8]) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("order.pdf");
+    std::fs::write(&path, bytes).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "pdftotext could not read the PDF: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap())
 }
