@@ -22,6 +22,7 @@ fn win_ansi(text: &str) -> Vec<u8> {
             '“' => 0x93,
             '”' => 0x94,
             '–' => 0x96,
+            '•' => 0x95,
             '—' => 0x97,
             'œ' => 0x9c,
             'Œ' => 0x8c,
@@ -117,6 +118,31 @@ impl Writer {
         }
         pdf.finish()
     }
+}
+
+/// CONV-10: a document (the filled-in agreement, an amendment) as PDF.
+pub fn document_pdf(blocks: &[crate::domain::documents::Block]) -> Vec<u8> {
+    use crate::domain::documents::Block;
+    let mut w = Writer::new();
+    for b in blocks {
+        match b {
+            Block::Title(t) => {
+                w.text(t, 16.0, true);
+                w.gap();
+            }
+            Block::Heading(t) => {
+                w.gap();
+                w.text(t, 12.0, true);
+            }
+            Block::Subheading(t) => w.text(t, 11.0, true),
+            Block::Paragraph(t) => {
+                w.text(t, 10.0, false);
+                w.gap();
+            }
+            Block::Item(t) => w.text(&format!("• {t}"), 10.0, false),
+        }
+    }
+    w.finish()
 }
 
 /// The order, its lines with their basis, and the mentions FIN-5 lists.

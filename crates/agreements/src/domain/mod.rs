@@ -5,6 +5,7 @@ pub mod agreement;
 pub mod calendar;
 pub mod communes_csv;
 pub mod contribution;
+pub mod documents;
 pub mod money;
 pub mod orders;
 pub mod organisation;

@@ -232,6 +232,7 @@ pub struct AgreementPage {
     disputes: Vec<DisputeRow>,
     referents: Vec<Referent>,
     services: Vec<Service>,
+    documents: Vec<store::SignedDocument>,
     can_record: bool,
 }
 
@@ -248,6 +249,18 @@ impl AgreementPage {
     }
     fn pricing(&self, a: &AnnexRow) -> String {
         store::pricing_label(&a.terms.pricing, self.ctx.lang)
+    }
+    fn document_of(&self, d: &store::SignedDocument) -> String {
+        match d
+            .amendment_id
+            .and_then(|id| self.amendments.iter().position(|m| m.id == id))
+        {
+            Some(i) => format!("{} {}", self.ctx.tr("Avenant n°", "Amendment no."), i + 1),
+            None => self
+                .ctx
+                .tr("Convention-cadre", "Framework agreement")
+                .to_string(),
+        }
     }
     fn signed(&self) -> bool {
         self.view.row.dates.effective().is_some()
@@ -275,6 +288,7 @@ pub async fn show(
         breaches: store::breach_notices(&app.db, id).await?,
         disputes: store::disputes(&app.db, id).await?,
         services: store::services(&app.db).await?,
+        documents: store::signed_documents(&app.db, id).await?,
         can_record: recorder(&staff).is_ok(),
         view: AgreementView::new(row, today),
         referents,

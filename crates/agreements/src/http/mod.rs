@@ -3,6 +3,7 @@
 mod agreements;
 mod api;
 mod communes;
+mod documents;
 mod forms;
 mod orders;
 mod references;
@@ -21,6 +22,7 @@ pub const STAFF_PAGES: &[&str] = &[
     "/gestion/conventions",
     "/gestion/conventions/nouvelle",
     "/gestion/conventions/{agreement}",
+    "/gestion/conventions/{agreement}/document",
     "/gestion/syntec",
     "/gestion/referents",
     "/gestion/comite",
@@ -46,6 +48,32 @@ pub fn router() -> Router<AppState> {
             get(agreements::new_form).post(agreements::create),
         )
         .route("/gestion/conventions/{id}", get(agreements::show))
+        .route(
+            "/gestion/conventions/{id}/document",
+            get(documents::agreement),
+        )
+        .route(
+            "/gestion/conventions/{id}/pieces",
+            post(documents::upload).layer(axum::extract::DefaultBodyLimit::max(
+                crate::domain::documents::MAX_SCAN_BYTES + 64 * 1024,
+            )),
+        )
+        .route(
+            "/gestion/conventions/{id}/pieces/{doc}",
+            get(documents::download),
+        )
+        .route(
+            "/gestion/conventions/{id}/document/pdf",
+            get(documents::agreement_pdf),
+        )
+        .route(
+            "/gestion/conventions/{id}/avenants/{amendment}/document",
+            get(documents::amendment),
+        )
+        .route(
+            "/gestion/conventions/{id}/avenants/{amendment}/document/pdf",
+            get(documents::amendment_pdf),
+        )
         .route(
             "/gestion/conventions/{id}/signature",
             post(agreements::sign),

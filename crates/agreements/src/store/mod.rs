@@ -2,11 +2,13 @@
 //! PostgreSQL. Every read for staff takes a [`kernel::web::Scope`] (OPS-7).
 
 mod agreements;
+mod documents;
 mod orders;
 mod organisations;
 mod references;
 
 pub use agreements::*;
+pub use documents::*;
 pub use orders::*;
 pub use organisations::*;
 pub use references::*;

@@ -895,3 +895,121 @@ fn pdf_text(bytes: &[u8]) -> Option<String> {
     );
     Some(String::from_utf8(out.stdout).unwrap())
 }
+
+/// CONV-10: the filled-in agreement (page and PDF) and its signed scans.
+#[tokio::test]
+async fn the_filled_in_agreement_and_its_signed_scans_conv_10() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let admin = app.browser();
+    admin.login(METROPOLIS_ADMIN, PASSWORD).await;
+    let bron = agreements::store::agreements(&app.state.db, &Scope::All)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.commune.insee_code.as_deref() == Some("69029"))
+        .unwrap();
+    let detail = format!("/gestion/conventions/{}", bron.id);
+    let doc = admin.get(&format!("{detail}/document")).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    for text in [
+        "La Commune de Bron (SIREN 216900290, code INSEE 69029)",
+        "comporte 1 annexe(s)",
+        "Toodego (annexe 1)",
+        "Article 10 – Conditions financières",
+        "signé le 2026-04-15",
+    ] {
+        assert!(
+            doc.body.contains(text),
+            "{text} missing from the filled-in agreement"
+        );
+    }
+    let pdf = admin
+        .client
+        .get(app.url(&format!("{detail}/document/pdf")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    if let Some(text) = pdf_text(&pdf) {
+        assert!(
+            text.contains("SIREN 216900290") && text.contains("Toodego (annexe 1)"),
+            "{text}"
+        );
+    } else if kernel::testing::ci() {
+        panic!("CI=true but pdftotext is missing");
+    }
+
+    let page = admin.get(&detail).await;
+    let token = page.csrf();
+    let scan = agreements::pdf::document_pdf(&[agreements::domain::documents::Block::Title(
+        "Convention signée".into(),
+    )]);
+    let form = |bytes: Vec<u8>, name: &str| {
+        reqwest::multipart::Form::new().text("avenant", "").part(
+            "fichier",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+        )
+    };
+    let stolen = admin
+        .post_multipart(&format!("{detail}/pieces"), form(scan.clone(), "scan.pdf"))
+        .await;
+    assert_eq!(
+        stolen.status,
+        StatusCode::FORBIDDEN,
+        "no CSRF token, refused"
+    );
+    let exe = admin
+        .post_multipart(
+            &format!("{detail}/pieces?csrf_token={token}"),
+            form(b"MZ\x90\x00not a pdf".to_vec(), "scan.pdf"),
+        )
+        .await;
+    assert_eq!(exe.status, StatusCode::BAD_REQUEST);
+    assert!(
+        exe.body.contains("ni un PDF, ni une image PNG ou JPEG"),
+        "{}",
+        exe.body
+    );
+    let ok = admin
+        .post_multipart(
+            &format!("{detail}/pieces?csrf_token={token}"),
+            form(scan.clone(), "convention signée.pdf"),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let docs = agreements::store::signed_documents(&app.state.db, bron.id)
+        .await
+        .unwrap();
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0].filename, "convention_sign_e.pdf");
+    let back = admin
+        .client
+        .get(app.url(&format!("{detail}/pieces/{}", docs[0].id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.headers()["content-type"], "application/pdf");
+    assert_eq!(
+        back.bytes().await.unwrap().to_vec(),
+        scan,
+        "the scan comes back byte for byte"
+    );
+
+    let villeurbanne = app.browser();
+    villeurbanne.login(COMMUNE_ADMIN, PASSWORD).await;
+    assert_eq!(
+        villeurbanne.get(&format!("{detail}/document")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        villeurbanne
+            .get(&format!("{detail}/pieces/{}", docs[0].id))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}

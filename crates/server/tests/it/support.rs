@@ -155,6 +155,23 @@ impl Browser {
         }
     }
 
+    /// Sends a multipart form (files) like a browser on this site would.
+    pub async fn post_multipart(&self, path: &str, form: reqwest::multipart::Form) -> Page {
+        let r = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .header("origin", self.base.clone())
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        Page {
+            status: r.status(),
+            headers: r.headers().clone(),
+            body: r.text().await.unwrap(),
+        }
+    }
+
     /// Logs in through the form; panics unless it succeeds.
     pub async fn login(&self, email: &str, password: &str) {
         let form = self.get("/connexion").await;
