@@ -808,3 +808,29 @@ mod tests {
         }
     }
 }
+
+/// FIN-7: the SYNTEC value assumed `years_ahead` years after the last known
+/// one, growing by `growth_percent` a year; index values have one decimal.
+pub fn projected_index(known: Decimal, growth_percent: Decimal, years_ahead: i32) -> Decimal {
+    let factor = Decimal::ONE + growth_percent / Decimal::ONE_HUNDRED;
+    let mut value = known;
+    for _ in 0..years_ahead.max(0) {
+        value *= factor;
+    }
+    value.round_dp_with_strategy(1, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+}
+
+#[cfg(test)]
+mod projection_tests {
+    use super::*;
+
+    #[test]
+    fn the_index_grows_by_the_assumed_rate_fin_7() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        // 322.2 × 1.02 = 328.644 → 328.6; × 1.02² = 335.21688 → 335.2.
+        assert_eq!(projected_index(d("322.2"), d("2"), 1), d("328.6"));
+        assert_eq!(projected_index(d("322.2"), d("2"), 2), d("335.2"));
+        assert_eq!(projected_index(d("322.2"), d("0"), 5), d("322.2"));
+        assert_eq!(projected_index(d("322.2"), d("2"), 0), d("322.2"));
+    }
+}

@@ -6,6 +6,7 @@ mod communes;
 mod documents;
 mod forms;
 mod orders;
+mod projections;
 mod references;
 mod services;
 
@@ -23,6 +24,7 @@ pub const STAFF_PAGES: &[&str] = &[
     "/gestion/conventions/nouvelle",
     "/gestion/conventions/{agreement}",
     "/gestion/conventions/{agreement}/document",
+    "/gestion/conventions/{agreement}/projections",
     "/gestion/syntec",
     "/gestion/referents",
     "/gestion/comite",
@@ -51,6 +53,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/gestion/conventions/{id}/document",
             get(documents::agreement),
+        )
+        .route(
+            "/gestion/conventions/{id}/projections",
+            get(projections::page),
         )
         .route(
             "/gestion/conventions/{id}/pieces",

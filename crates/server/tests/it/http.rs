@@ -1013,3 +1013,63 @@ async fn the_filled_in_agreement_and_its_signed_scans_conv_10() {
     );
     app.stop().await;
 }
+
+/// FIN-7: with no SYNTEC growth, Bron's projection follows the transition
+/// by hand: 3300.00, 3465.00, 3638.25; from 2027 the population in force is
+/// 42 982, so the target is (2000 + 0.04 × 42 982) × 1.0229 = 3804.4515 →
+/// 3804.45, reached in 2029 (cap 3820.16); 2032 ends on 14/04: 3804.45 ×
+/// 105 / 366 = 1091.44. A service it might join is projected beside it.
+#[tokio::test]
+async fn projections_of_a_communes_contributions_fin_7() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let admin = app.browser();
+    admin.login(METROPOLIS_ADMIN, PASSWORD).await;
+    let bron = agreements::store::agreements(&app.state.db, &Scope::All)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.commune.insee_code.as_deref() == Some("69029"))
+        .unwrap();
+    let laclasse = agreements::store::services(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.code == "laclasse.com")
+        .unwrap();
+    let page = admin
+        .get(&format!(
+            "/gestion/conventions/{}/projections?croissance=0&service={}&unites=1",
+            bron.id, laclasse.id
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let toodego_row = page
+        .body
+        .lines()
+        .find(|l| l.contains("<th scope=\"row\">Toodego</th>"))
+        .expect("a Toodego row");
+    for amount in ["3300.00", "3465.00", "3638.25", "3804.45", "1091.44"] {
+        assert!(
+            toodego_row.contains(amount),
+            "{amount} missing: {toodego_row}"
+        );
+    }
+    // laclasse.com, 1 unit from 01/01 next year: 150 × 1.0229 = 153.44 a year;
+    // 2032 ends on 14/04 (105 days of 366): 153.44 × 105 / 366 = 44.02.
+    let row = page
+        .body
+        .lines()
+        .find(|l| l.contains("si la commune y adhère"))
+        .expect("the hypothetical row");
+    assert!(row.contains("153.44") && row.contains("44.02"), "{row}");
+    assert!(page.body.contains("<svg role=\"img\""));
+    let bad = admin
+        .get(&format!(
+            "/gestion/conventions/{}/projections?croissance=beaucoup",
+            bron.id
+        ))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    app.stop().await;
+}
