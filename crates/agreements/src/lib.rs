@@ -2,6 +2,7 @@
 //! services catalogue (CONV-2); later the framework agreements and
 //! contributions (CONV, FIN).
 
+pub mod archive;
 pub mod billing;
 pub mod domain;
 pub mod error;

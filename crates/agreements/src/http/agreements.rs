@@ -262,6 +262,10 @@ impl AgreementPage {
                 .to_string(),
         }
     }
+    /// CONV-7: an end is recorded for the agreement or one of its annexes.
+    fn ending(&self) -> bool {
+        self.view.row.dates.ended.is_some() || self.annexes.iter().any(|a| a.end.is_some())
+    }
     fn signed(&self) -> bool {
         self.view.row.dates.effective().is_some()
     }

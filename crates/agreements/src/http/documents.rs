@@ -233,3 +233,52 @@ pub async fn download(
     )
         .into_response())
 }
+
+/// CONV-7: the commune's data archive, once the agreement or an annex ends.
+/// The commune's administrators and the metropolis's download it.
+pub async fn archive(
+    State(app): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> Result<Response, Error> {
+    let a = store::agreement(&app.db, &staff.scope, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    if !staff.administers(a.commune.id) {
+        return Err(Error::Forbidden);
+    }
+    if !crate::archive::available(&app.db, &a).await? {
+        return Err(Error::refused(
+            "Les données de la commune se téléchargent quand la convention ou l'une de ses annexes prend fin (article 12.3).",
+            "The commune's data can be downloaded when the agreement or one of its annexes ends (article 12.3).",
+        ));
+    }
+    let now = kernel::clock::now_ms();
+    let generated = kernel::clock::format_ms(now);
+    let files = crate::archive::files(&app.db, a.commune.id, &generated).await?;
+    let insee = a.commune.insee_code.clone().unwrap_or_default();
+    let folder = format!("donnees-{insee}");
+    let bytes = crate::archive::tar(&folder, &files, (now / 1000) as u64)
+        .map_err(|e| Error::Database(sqlx::Error::Io(e)))?;
+    let mut tx = app.db.begin().await?;
+    kernel::audit::append(
+        &mut tx,
+        &kernel::audit::Event::new(
+            kernel::audit::Actor::Account(staff.viewer.account_id),
+            "data.export",
+            format!("organisation:{}", a.commune.id),
+        )
+        .with(serde_json::json!({ "agreement": id, "files": files.len(), "bytes": bytes.len() })),
+    )
+    .await?;
+    tx.commit().await?;
+    let disposition = format!("attachment; filename=\"{folder}.tar\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}

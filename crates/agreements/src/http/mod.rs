@@ -58,6 +58,7 @@ pub fn router() -> Router<AppState> {
             "/gestion/conventions/{id}/projections",
             get(projections::page),
         )
+        .route("/gestion/conventions/{id}/archive", get(documents::archive))
         .route(
             "/gestion/conventions/{id}/pieces",
             post(documents::upload).layer(axum::extract::DefaultBodyLimit::max(

@@ -1073,3 +1073,100 @@ async fn projections_of_a_communes_contributions_fin_7() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     app.stop().await;
 }
+
+/// CONV-7: Caluire-et-Cuire gave notice (demo): its administrators download
+/// its data; the test unpacks the archive and checks every file against the
+/// manifest.
+#[tokio::test]
+async fn a_commune_downloads_its_data_when_its_agreement_ends_conv_7() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let admin = app.browser();
+    admin.login(METROPOLIS_ADMIN, PASSWORD).await;
+    let agreements_of = |code: &'static str| {
+        let db = app.state.db.clone();
+        async move {
+            agreements::store::agreements(&db, &Scope::All)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|a| a.commune.insee_code.as_deref() == Some(code))
+                .unwrap()
+        }
+    };
+    let caluire = agreements_of("69034").await;
+    let bron = agreements_of("69029").await;
+    let not_yet = admin
+        .get(&format!("/gestion/conventions/{}/archive", bron.id))
+        .await;
+    assert_eq!(not_yet.status, StatusCode::BAD_REQUEST);
+    assert!(
+        not_yet.body.contains("ses annexes prend fin"),
+        "{}",
+        not_yet.body
+    );
+
+    let response = admin
+        .client
+        .get(app.url(&format!("/gestion/conventions/{}/archive", caluire.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/x-tar");
+    let bytes = response.bytes().await.unwrap();
+    let mut files = std::collections::BTreeMap::new();
+    let mut archive = tar::Archive::new(bytes.as_ref());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut content).unwrap();
+        files.insert(name, content);
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&files["donnees-69034/manifest.json"]).unwrap();
+    assert_eq!(manifest["commune"]["siren"], "216900340");
+    let listed = manifest["files"].as_array().unwrap();
+    assert_eq!(
+        listed.len() + 1,
+        files.len(),
+        "every file is in the manifest"
+    );
+    for f in listed {
+        let content = &files[&format!("donnees-69034/{}", f["name"].as_str().unwrap())];
+        assert_eq!(f["bytes"], content.len());
+        assert_eq!(
+            f["sha256"],
+            hex::encode(ring::digest::digest(&ring::digest::SHA256, content)),
+            "{}",
+            f["name"]
+        );
+    }
+    let agreements_json: serde_json::Value =
+        serde_json::from_slice(&files["donnees-69034/agreements.json"]).unwrap();
+    assert_eq!(
+        agreements_json["agreements"][0]["termination_notices"][0]["received_on"],
+        "2026-10-02"
+    );
+    assert_eq!(agreements_json["agreements"][0]["last_day"], "2027-01-11");
+    let orders = String::from_utf8(files["donnees-69034/revenue_orders.csv"].clone()).unwrap();
+    assert!(
+        orders.contains(",69034,Caluire-et-Cuire,216900340,2026,laclasse.com,"),
+        "{orders}"
+    );
+    assert!(!orders.contains("69029"), "only the commune's own data");
+    let journal = kernel::audit::latest(&app.state.db, None, 5).await.unwrap();
+    assert_eq!(journal[0].action, "data.export");
+
+    let villeurbanne = app.browser();
+    villeurbanne.login(COMMUNE_ADMIN, PASSWORD).await;
+    assert_eq!(
+        villeurbanne
+            .get(&format!("/gestion/conventions/{}/archive", caluire.id))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
