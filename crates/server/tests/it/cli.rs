@@ -232,6 +232,8 @@ fn every_command_has_help() {
         vec!["pages", "--help"],
         vec!["billing", "--help"],
         vec!["billing", "simulate", "--help"],
+        vec!["billing", "run", "--help"],
+        vec!["billing", "export", "--help"],
     ] {
         let out = Command::new(binary()).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
@@ -367,4 +369,77 @@ fn billing_simulate_refuses_bad_input_with_status_2_and_places() {
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(2));
+}
+
+/// FIN-5 from the command line on a demo installation: the demo issued the
+/// 2026 orders, so a run issues nothing new; the export lists them.
+#[tokio::test]
+async fn billing_run_and_export_on_a_running_installation_fin_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut serve = Command::new(binary())
+        .args([
+            "serve",
+            "--demo",
+            "--no-metrics",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("MUTUALIS_DATA_DIR", dir.path())
+        .env_remove("MUTUALIS_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The demo accounts are printed once the seeding is done.
+    let mut out = std::io::BufReader::new(serve.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("Demo accounts") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
+            "serve --demo ended early"
+        );
+    }
+    let run = Command::new(binary())
+        .args(["billing", "run", "--year", "2026"])
+        .env("MUTUALIS_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(
+        text(&run.stdout).contains("2026: 0 revenue order(s) issued, 4 already issued"),
+        "{}",
+        text(&run.stdout)
+    );
+    let export = Command::new(binary())
+        .args(["billing", "export", "--year", "2026", "--format", "csv"])
+        .env("MUTUALIS_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(text(&export.stdout).contains(
+        ",69029,Bron,216900290,2026,toodego,42850,322.2,315.0,1.0229,3799.05,3300.00,3300.00,"
+    ));
+    let json = Command::new(binary())
+        .args(["billing", "export", "--year", "2026", "--format", "json"])
+        .env("MUTUALIS_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["orders"].as_array().unwrap().len(), 4);
+    let bad = Command::new(binary())
+        .args(["billing", "run", "--year", "26"])
+        .env("MUTUALIS_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success() && text(&bad.stderr).contains("is not a year"));
+    Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(serve.wait().unwrap().success());
 }
