@@ -9,20 +9,10 @@ use serde_json::{Value, json};
 use crate::domain::money::cents;
 use crate::store::{self, AgreementRow};
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
-}
-
 fn csv_line(fields: &[String]) -> String {
     let quoted: Vec<String> = fields
         .iter()
-        .map(|f| {
-            if f.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", f.replace('"', "\"\""))
-            } else {
-                f.clone()
-            }
-        })
+        .map(|f| crate::exports::csv_field(f))
         .collect();
     quoted.join(",") + "\n"
 }
@@ -169,7 +159,7 @@ pub async fn files(
         "commune": { "insee_code": commune.insee_code, "siren": commune.siren, "name": commune.name },
         "generated_at": generated_at,
         "licence": "Données de la commune, remises au titre de l'article 12.3 de la convention-cadre (CONV-7).",
-        "files": files.iter().map(|(name, bytes)| json!({ "name": name, "bytes": bytes.len(), "sha256": sha256_hex(bytes) })).collect::<Vec<_>>(),
+        "files": files.iter().map(|(name, bytes)| json!({ "name": name, "bytes": bytes.len(), "sha256": kernel::random::sha256_hex(bytes) })).collect::<Vec<_>>(),
     });
     files.push(("manifest.json".to_string(), pretty(&manifest)));
     Ok(files)

@@ -8,7 +8,8 @@ use serde_json::json;
 use crate::domain::money::cents;
 use crate::store;
 
-fn csv_field(text: &str) -> String {
+/// A CSV field, quoted when it holds a separator, a quote or a line break.
+pub(crate) fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {

@@ -14,10 +14,10 @@ pub fn token(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// SHA-256 in hex: how session tokens are stored, so that a database leak
-/// does not hand out live sessions.
-pub fn sha256_hex(text: &str) -> String {
-    hex::encode(digest::digest(&digest::SHA256, text.as_bytes()))
+/// SHA-256 in hex: how session tokens are stored (a database leak does not
+/// hand out live sessions), and the checksum of files and archives.
+pub fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
+    hex::encode(digest::digest(&digest::SHA256, bytes.as_ref()))
 }
 
 /// Compares two secrets without leaking where they differ: the digests are

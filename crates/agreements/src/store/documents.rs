@@ -19,10 +19,6 @@ pub struct SignedDocument {
     pub uploaded_at: i64,
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
-}
-
 /// Keeps a signed scan of the agreement (or of one of its amendments).
 pub async fn add_signed_document(
     db: &Db,
@@ -44,7 +40,7 @@ pub async fn add_signed_document(
             "This file is neither a PDF nor a PNG or JPEG image (checked from its content): send the signed scan in one of these formats.",
         ));
     };
-    let sha = sha256_hex(bytes);
+    let sha = kernel::random::sha256_hex(bytes);
     let name = safe_filename(filename);
     let mut tx = db.begin().await?;
     let id: i64 = sqlx::query(
@@ -116,7 +112,7 @@ pub async fn signed_document_content(
         .fetch_one(db.pool())
         .await?
         .try_get("content")?;
-    if sha256_hex(&content) != doc.sha256 {
+    if kernel::random::sha256_hex(&content) != doc.sha256 {
         return Err(sqlx::Error::Decode(
             format!("signed document {id} does not match its SHA-256").into(),
         ));
