@@ -1,5 +1,9 @@
 //! Pure rules of the identity area.
 
+pub mod password;
+pub mod sheet;
+pub mod throttle;
+
 use std::fmt;
 
 /// An e-mail address, trimmed and lowercased (accounts are unique by it).
