@@ -114,9 +114,12 @@ impl Node {
         let app = router(config.state);
         let server_stop = stop.clone();
         let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { server_stop.cancelled().await })
-                .await
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { server_stop.cancelled().await })
+            .await
         });
         Ok(Node {
             addr,

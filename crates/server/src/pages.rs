@@ -24,9 +24,13 @@ pub const PUBLIC_PAGES: &[&str] = &[
 /// Every page of the platform, for the browser accessibility test
 /// (`mutualis pages`): `(path pattern, needs a staff login)`.
 pub fn all_pages() -> Vec<(&'static str, bool)> {
-    let public = PUBLIC_PAGES.iter().map(|p| (*p, false));
-    let staff = identity::http::STAFF_PAGES
+    let public = PUBLIC_PAGES
         .iter()
+        .chain(identity::http::PUBLIC_PAGES)
+        .map(|p| (*p, false));
+    let staff = identity::http::ACCOUNT_PAGES
+        .iter()
+        .chain(identity::http::STAFF_PAGES)
         .chain(agreements::http::STAFF_PAGES)
         .map(|p| (*p, true));
     public.chain(staff).collect()

@@ -2,14 +2,15 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use kernel::AppState;
 use kernel::audit::{self, Actor, Event};
-use kernel::web::PageContext;
+use kernel::web::{ClientAddress, PageContext};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::domain::throttle::retry_in;
 use crate::domain::{EmailAddress, safe_return_path};
 use crate::{Error, session, store};
 
@@ -20,9 +21,12 @@ pub struct LoginPage {
     email: String,
     retour: String,
     error: Option<&'static str>,
+    /// When to retry (French, English) while the back-off lasts.
+    wait: Option<(String, String)>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct LoginQuery {
     retour: Option<String>,
 }
@@ -33,42 +37,65 @@ pub async fn form(ctx: PageContext, Query(q): Query<LoginQuery>) -> LoginPage {
         email: String::new(),
         retour: safe_return_path(q.retour.as_deref()),
         error: None,
+        wait: None,
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct LoginForm {
-    #[serde(default)]
     email: String,
-    #[serde(default)]
     password: String,
     retour: Option<String>,
 }
 
 /// ID-1: e-mail and password. The answer is the same whether the e-mail is
-/// unknown or the password wrong, and takes as long (a decoy hash).
+/// unknown or the password wrong, and takes as long (a decoy hash). Failures
+/// back off per account and per client address, in the database so that
+/// every node applies them; while blocked, no password is even checked.
 pub async fn submit(
     State(app): State<AppState>,
     ctx: PageContext,
+    ClientAddress(address): ClientAddress,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, Error> {
     let retour = safe_return_path(f.retour.as_deref());
-    let failed = |ctx: PageContext, email: String, retour: String, error: &'static str| {
-        (
-            StatusCode::UNAUTHORIZED,
-            LoginPage {
-                ctx,
-                email,
-                retour,
-                error: Some(error),
-            },
-        )
-            .into_response()
-    };
     let Ok(email) = EmailAddress::parse(&f.email) else {
-        return Ok(failed(ctx, f.email, retour, "invalid_email"));
+        let page = LoginPage {
+            ctx,
+            email: f.email,
+            retour,
+            error: Some("invalid_email"),
+            wait: None,
+        };
+        return Ok((StatusCode::UNAUTHORIZED, page).into_response());
     };
     let account = store::account_by_email(&app.db, &email).await?;
+    let keys = [
+        match &account {
+            Some(a) => format!("account:{}", a.id),
+            None => format!("email:{}", email.as_str()),
+        },
+        format!("address:{address}"),
+    ];
+    let wait = store::throttle_wait(&app.db, &keys).await?;
+    if wait > 0 {
+        let when = (retry_in(wait, true), retry_in(wait, false));
+        let page = LoginPage {
+            ctx,
+            email: email.to_string(),
+            retour,
+            error: Some("throttled"),
+            wait: Some(when),
+        };
+        let seconds = ((wait + 999) / 1000).to_string();
+        return Ok((
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, seconds)],
+            page,
+        )
+            .into_response());
+    }
     let hash = account
         .as_ref()
         .filter(|a| !a.disabled)
@@ -76,6 +103,7 @@ pub async fn submit(
     let ok = app.hasher.verify(f.password, hash).await;
     match account {
         Some(a) if ok && !a.disabled => {
+            store::clear_failures(&app.db, &keys).await?;
             let token = store::open_session(&app.db, a.id).await?;
             let mut response = Redirect::to(&retour).into_response();
             response
@@ -84,6 +112,7 @@ pub async fn submit(
             Ok(response)
         }
         _ => {
+            store::record_failure(&app.db, &keys).await?;
             audit::record(
                 &app.db,
                 &Event::new(
@@ -94,7 +123,14 @@ pub async fn submit(
                 .with(json!({ "known_account": account.is_some() })),
             )
             .await?;
-            Ok(failed(ctx, email.to_string(), retour, "wrong_credentials"))
+            let page = LoginPage {
+                ctx,
+                email: email.to_string(),
+                retour,
+                error: Some("wrong_credentials"),
+                wait: None,
+            };
+            Ok((StatusCode::UNAUTHORIZED, page).into_response())
         }
     }
 }

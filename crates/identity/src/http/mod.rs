@@ -2,12 +2,25 @@
 //! accounts and roles, the audit journal.
 
 mod accounts;
+mod inhabitants;
 mod journal;
 mod login;
 
 use axum::Router;
 use axum::routing::{get, post};
 use kernel::AppState;
+
+/// Public pages of the identity area (no login).
+pub const PUBLIC_PAGES: &[&str] = &[
+    "/connexion",
+    "/inscription",
+    "/mot-de-passe-oublie",
+    "/inscription/verification?jeton=x",
+    "/mot-de-passe/reinitialisation?jeton=x",
+];
+
+/// Pages of a logged-in person's own account.
+pub const ACCOUNT_PAGES: &[&str] = &["/compte", "/compte/identite", "/compte/mot-de-passe"];
 
 /// Staff pages reachable by GET, for the route walk and the page list.
 pub const STAFF_PAGES: &[&str] = &[
@@ -22,6 +35,32 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/connexion", get(login::form).post(login::submit))
         .route("/deconnexion", post(login::logout))
+        .route(
+            "/inscription",
+            get(inhabitants::signup_form).post(inhabitants::signup),
+        )
+        .route(
+            "/inscription/verification",
+            get(inhabitants::verify_form).post(inhabitants::verify),
+        )
+        .route(
+            "/mot-de-passe-oublie",
+            get(inhabitants::forgot_form).post(inhabitants::forgot),
+        )
+        .route(
+            "/mot-de-passe/reinitialisation",
+            get(inhabitants::reset_form).post(inhabitants::reset),
+        )
+        .route("/compte", get(inhabitants::account))
+        .route("/compte/verification/renvoyer", post(inhabitants::resend))
+        .route(
+            "/compte/identite",
+            get(inhabitants::identity).post(inhabitants::save_identity),
+        )
+        .route(
+            "/compte/mot-de-passe",
+            get(inhabitants::password_form).post(inhabitants::change_password),
+        )
         .route("/gestion", get(accounts::home))
         .route("/gestion/comptes", get(accounts::list))
         .route(

@@ -225,6 +225,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Staff {
     }
 }
 
+/// Any logged-in person (inhabitant or staff): their own pages.
+#[derive(Clone, Debug)]
+pub struct SignedIn(pub Viewer);
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+    type Rejection = StaffRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let back = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_string();
+        match parts.extensions.get::<Viewer>() {
+            Some(v) => Ok(SignedIn(v.clone())),
+            None if parts.uri.path().starts_with("/api/") => Err(StaffRejection::Unauthenticated),
+            None => Err(StaffRejection::Login(back)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

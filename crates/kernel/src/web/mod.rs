@@ -12,7 +12,7 @@ pub mod metrics;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-pub use auth::{Grant, Role, Scope, Staff, Viewer};
+pub use auth::{Grant, Role, Scope, SignedIn, Staff, Viewer};
 pub use csrf::CsrfToken;
 pub use error::{ErrorPage, Msg};
 pub use lang::Lang;
@@ -41,6 +41,24 @@ impl Site {
             Some(i) => &self.public_url[..after_scheme + i],
             None => &self.public_url,
         }
+    }
+}
+
+/// The client's network address (ID-1 back-off per address). Without a
+/// peer address (in-process tests) it is "unknown".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientAddress(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        Ok(ClientAddress(peer))
     }
 }
 

@@ -119,6 +119,12 @@ async fn a_wrong_password_is_refused_in_french_and_journaled_ops_3() {
                 .iter()
                 .any(|c| c.starts_with("mutualis_session="))
         );
+        // Each failure blocks this client address for a while (ID-1): lift
+        // the block to try the next case.
+        sqlx::query("UPDATE login_throttle SET blocked_until = 0")
+            .execute(t.db.pool())
+            .await
+            .unwrap();
     }
     let failures: Vec<_> = audit::latest(&t.db, None, 50)
         .await
@@ -1169,4 +1175,109 @@ async fn a_commune_downloads_its_data_when_its_agreement_ends_conv_7() {
         StatusCode::NOT_FOUND
     );
     app.stop().await;
+}
+
+/// ID-1: failures back off per account and per address (1 s, ×1.8), held in
+/// the database; while blocked even the right password is refused, with a
+/// French message saying when to retry; a success clears the count.
+#[tokio::test]
+async fn failed_logins_back_off_per_account_and_address_id_1() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let b = app.browser();
+        let token = b.get("/connexion").await.csrf();
+        let attempt = |password: &'static str| {
+            let (b, token) = (&b, token.clone());
+            async move {
+                b.post_form(
+                    "/connexion",
+                    &[
+                        ("csrf_token", &token),
+                        ("email", METROPOLIS_ADMIN),
+                        ("password", password),
+                    ],
+                )
+                .await
+            }
+        };
+        assert_eq!(
+            attempt("mauvais-mot-de-passe").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        let blocked = attempt(PASSWORD).await;
+        assert_eq!(
+            blocked.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}: blocked even with the right password",
+            t.name
+        );
+        assert!(
+            blocked.body.contains("Trop de tentatives") && blocked.body.contains("dans 1 seconde"),
+            "{}",
+            blocked.body
+        );
+        assert_eq!(blocked.headers["retry-after"], "1");
+        let rows: Vec<(String, i64)> =
+            sqlx::query("SELECT key, failures FROM login_throttle ORDER BY key")
+                .fetch_all(t.db.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (sqlx::Row::get(r, "key"), sqlx::Row::get(r, "failures")))
+                .collect();
+        assert_eq!(
+            rows.len(),
+            2,
+            "{}: one row per account and per address: {rows:?}",
+            t.name
+        );
+        assert!(
+            rows.iter().any(|(k, _)| k.starts_with("account:"))
+                && rows.iter().any(|(k, _)| k == "address:127.0.0.1")
+        );
+        // The second failure waits 1.8 s (ID-1: ×1.8).
+        sqlx::query("UPDATE login_throttle SET blocked_until = 0")
+            .execute(t.db.pool())
+            .await
+            .unwrap();
+        let before = kernel::clock::now_ms();
+        assert_eq!(
+            attempt("encore-faux-1234").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        let until: i64 = sqlx::Row::get(
+            &sqlx::query(
+                "SELECT blocked_until FROM login_throttle WHERE key = 'address:127.0.0.1'",
+            )
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap(),
+            0,
+        );
+        assert!(
+            (1800..=1800 + 5000).contains(&(until - before)),
+            "{}: waited {} ms",
+            t.name,
+            until - before
+        );
+        sqlx::query("UPDATE login_throttle SET blocked_until = 0")
+            .execute(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            attempt(PASSWORD).await.status,
+            StatusCode::SEE_OTHER,
+            "{}",
+            t.name
+        );
+        let left: i64 = sqlx::Row::get(
+            &sqlx::query("SELECT COUNT(*) FROM login_throttle")
+                .fetch_one(t.db.pool())
+                .await
+                .unwrap(),
+            0,
+        );
+        assert_eq!(left, 0, "a success clears the count");
+        app.stop().await;
+    }
 }

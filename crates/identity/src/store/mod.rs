@@ -1,5 +1,9 @@
 //! Accounts, roles and sessions. One SQL path for both databases.
 
+mod inhabitants;
+
+pub use inhabitants::*;
+
 use kernel::audit::{self, Actor, Event};
 use kernel::web::{Grant, Role, Scope, Viewer};
 use kernel::{Db, clock, random};
