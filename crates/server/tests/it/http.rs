@@ -1281,3 +1281,321 @@ async fn failed_logins_back_off_per_account_and_address_id_1() {
         app.stop().await;
     }
 }
+
+/// Waits until the SMTP server received a message to `to` whose text holds
+/// `marker`, and returns the first link to `path` in it.
+async fn mailed_link(smtp: &kernel::testing::SmtpServer, to: &str, path: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        for m in smtp.messages() {
+            if m.contains(&format!("To: {to}")) {
+                let unfolded = m
+                    .replace("=\r\n", "")
+                    .replace("=\n", "")
+                    .replace("=3D", "=");
+                if let Some(start) = unfolded.find(path) {
+                    let end = unfolded[start..]
+                        .find(|c: char| c.is_whitespace())
+                        .map(|e| start + e)
+                        .unwrap_or(unfolded.len());
+                    return unfolded[start..end].to_string();
+                }
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no e-mail to {to} with {path} in 20 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// ID-1 over real SMTP: sign up, confirm the address from the e-mail, forget
+/// the password, reset it from the e-mail (once), change it.
+#[tokio::test]
+async fn an_inhabitant_signs_up_confirms_and_resets_the_password_over_smtp_id_1() {
+    let Some(smtp) = kernel::testing::SmtpServer::start() else {
+        return;
+    };
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn_with_smtp(&t, &smtp).await;
+    let b = app.browser();
+    let token = b.get("/inscription").await.csrf();
+    let weak = b
+        .post_form(
+            "/inscription",
+            &[
+                ("csrf_token", &token),
+                ("email", "lea@exemple.fr"),
+                ("password", "azertyuiop"),
+                ("confirmation", "azertyuiop"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.body.contains("les plus courants"), "{}", weak.body);
+    let short = b
+        .post_form(
+            "/inscription",
+            &[
+                ("csrf_token", &token),
+                ("email", "lea@exemple.fr"),
+                ("password", "court"),
+                ("confirmation", "court"),
+            ],
+        )
+        .await;
+    assert!(short.body.contains("au moins 10 caractères"));
+    let ok = b
+        .post_form(
+            "/inscription",
+            &[
+                ("csrf_token", &token),
+                ("email", "Lea@Exemple.fr"),
+                ("password", "le chat de la voisine"),
+                ("confirmation", "le chat de la voisine"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER);
+    assert!(b.get("/compte").await.body.contains("non confirmée"));
+
+    let link = mailed_link(&smtp, "lea@exemple.fr", "/inscription/verification?jeton=").await;
+    let page = b.get(&link).await;
+    assert!(
+        page.body.contains("Confirmer mon adresse e-mail"),
+        "a button, so that mail scanners do not consume the link"
+    );
+    let jeton = link.split("jeton=").nth(1).unwrap().to_string();
+    let confirmed = b
+        .post_form(
+            "/inscription/verification",
+            &[("csrf_token", &page.csrf()), ("jeton", &jeton)],
+        )
+        .await;
+    assert!(
+        confirmed
+            .body
+            .contains("Votre adresse e-mail est confirmée")
+    );
+    assert!(b.get("/compte").await.body.contains("confirmée"));
+    let again = b
+        .post_form(
+            "/inscription/verification",
+            &[("csrf_token", &page.csrf()), ("jeton", &jeton)],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "a link serves once");
+
+    // Forgotten password: the same answer for unknown addresses.
+    let other = app.browser();
+    let token = other.get("/mot-de-passe-oublie").await.csrf();
+    for email in ["personne@exemple.fr", "lea@exemple.fr"] {
+        let page = other
+            .post_form(
+                "/mot-de-passe-oublie",
+                &[("csrf_token", &token), ("email", email)],
+            )
+            .await;
+        assert!(page.body.contains("Si un compte existe avec cette adresse"));
+    }
+    let link = mailed_link(
+        &smtp,
+        "lea@exemple.fr",
+        "/mot-de-passe/reinitialisation?jeton=",
+    )
+    .await;
+    let jeton = link.split("jeton=").nth(1).unwrap().to_string();
+    let form = other.get(&link).await;
+    let mismatch = other
+        .post_form(
+            "/mot-de-passe/reinitialisation",
+            &[
+                ("csrf_token", &form.csrf()),
+                ("jeton", &jeton),
+                ("password", "un nouveau départ"),
+                ("confirmation", "autre chose"),
+            ],
+        )
+        .await;
+    assert!(mismatch.body.contains("sont différents"));
+    let reset = other
+        .post_form(
+            "/mot-de-passe/reinitialisation",
+            &[
+                ("csrf_token", &form.csrf()),
+                ("jeton", &jeton),
+                ("password", "un nouveau départ"),
+                ("confirmation", "un nouveau départ"),
+            ],
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::SEE_OTHER);
+    let reused = other
+        .post_form(
+            "/mot-de-passe/reinitialisation",
+            &[
+                ("csrf_token", &form.csrf()),
+                ("jeton", &jeton),
+                ("password", "encore un autre"),
+                ("confirmation", "encore un autre"),
+            ],
+        )
+        .await;
+    assert!(reused.body.contains("plus valable"));
+    // The reset ended the first browser's session; the new password works.
+    assert_eq!(b.get("/compte").await.status, StatusCode::SEE_OTHER);
+    let fresh = app.browser();
+    fresh.login("lea@exemple.fr", "un nouveau départ").await;
+    let page = fresh.get("/compte/mot-de-passe").await;
+    let wrong = fresh
+        .post_form(
+            "/compte/mot-de-passe",
+            &[
+                ("csrf_token", &page.csrf()),
+                ("current", "pas le bon"),
+                ("password", "troisième version"),
+                ("confirmation", "troisième version"),
+            ],
+        )
+        .await;
+    assert!(wrong.body.contains("Le mot de passe actuel est incorrect"));
+    let changed = fresh
+        .post_form(
+            "/compte/mot-de-passe",
+            &[
+                ("csrf_token", &page.csrf()),
+                ("current", "un nouveau départ"),
+                ("password", "troisième version"),
+                ("confirmation", "troisième version"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        fresh.get("/compte").await.status,
+        StatusCode::OK,
+        "the changing session stays"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // Verification, reset link, and a notice after each of the two changes.
+    let to_lea = || {
+        smtp.messages()
+            .iter()
+            .filter(|m| m.contains("To: lea@exemple.fr"))
+            .count()
+    };
+    while to_lea() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} e-mails to lea@exemple.fr",
+            to_lea()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(to_lea(), 4);
+    assert!(
+        smtp.messages()
+            .iter()
+            .all(|m| !m.contains("personne@exemple.fr")),
+        "no e-mail to an unknown address"
+    );
+    app.stop().await;
+}
+
+/// ID-2: every field of the identity sheet, with its source and date; bad
+/// values refused in French and nothing half-saved.
+#[tokio::test]
+async fn the_identity_sheet_records_each_field_with_its_source_id_2() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let b = app.browser();
+    b.login(HELP_AGENT, PASSWORD).await;
+    let page = b.get("/compte/identite").await;
+    assert!(
+        page.body.contains("Villeurbanne") && page.body.contains("Autre commune (hors Métropole)")
+    );
+    let token = page.csrf();
+    let bad = b
+        .post_form(
+            "/compte/identite",
+            &[
+                ("csrf_token", &token),
+                ("given_names", "Hélène"),
+                ("birthdate", "2099-01-01"),
+                ("postcode", "6900"),
+                ("commune", "99999"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for text in [
+        "Rien n'a été enregistré",
+        "Date de naissance : saisissez une date passée",
+        "Code postal : saisissez un code postal de 5 chiffres",
+        "choisissez une commune de la liste",
+    ] {
+        assert!(
+            bad.body.contains(&text.replace('\'', "&#39;")),
+            "{text}: {}",
+            bad.body
+        );
+    }
+    let account = identity::store::account_by_email(
+        &app.state.db,
+        &identity::domain::EmailAddress::parse(HELP_AGENT).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        identity::store::sheet(&app.state.db, account.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing half-saved"
+    );
+    let ok = b
+        .post_form(
+            "/compte/identite",
+            &[
+                ("csrf_token", &token),
+                ("given_names", "Hélène Marie"),
+                ("family_name", "Dupont"),
+                ("birthdate", "1985-06-15"),
+                ("birthcountry", "99100"),
+                ("gender", "female"),
+                ("phone", "04 72 00 00 00"),
+                ("postcode", "69100"),
+                ("commune", "69266"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let sheet = identity::store::sheet(&app.state.db, account.id)
+        .await
+        .unwrap();
+    assert_eq!(sheet.len(), 8);
+    assert!(
+        sheet
+            .iter()
+            .all(|v| v.source == identity::domain::sheet::Source::User)
+    );
+    let phone = sheet
+        .iter()
+        .find(|v| v.field == identity::domain::sheet::Field::Phone)
+        .unwrap();
+    assert_eq!(phone.value, "0472000000");
+    let shown = b.get("/compte/identite").await;
+    assert!(
+        shown.body.contains("Saisi par vous, le 20")
+            && shown.body.contains("value=\"Hélène Marie\"")
+    );
+    let journal = audit::latest(&app.state.db, None, 3).await.unwrap();
+    assert_eq!(journal[0].action, "identity.update");
+    assert!(
+        !journal[0].details.contains("Dupont"),
+        "the journal names fields, not personal values"
+    );
+    app.stop().await;
+}

@@ -23,7 +23,16 @@ impl TestApp {
 
     /// `public_url`: what the node believes its public address is (e.g. an
     /// https address behind a proxy).
+    /// A node that delivers its e-mails to a real SMTP server (job runner on).
+    pub async fn spawn_with_smtp(t: &TestDb, smtp: &kernel::testing::SmtpServer) -> TestApp {
+        Self::start(t, None, Some(smtp.url())).await
+    }
+
     pub async fn spawn_with_url(t: &TestDb, public_url: Option<&str>) -> TestApp {
+        Self::start(t, public_url, None).await
+    }
+
+    async fn start(t: &TestDb, public_url: Option<&str>, smtp_url: Option<String>) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
@@ -34,13 +43,20 @@ impl TestApp {
         };
         server::demo::seed(&state).await.unwrap();
         let mail_dir = tempfile::tempdir().unwrap();
-        let mail = MailConfig::new(None, "Mutualis <a@mutualis.test>", mail_dir.path()).unwrap();
+        // With an SMTP server the job runner delivers the outbox to it.
+        let jobs = smtp_url.is_some();
+        let mail = MailConfig::new(
+            smtp_url.as_deref(),
+            "Mutualis <a@mutualis.test>",
+            mail_dir.path(),
+        )
+        .unwrap();
         let node = Node::start(
             listener,
             NodeConfig {
                 state: state.clone(),
                 mail,
-                jobs: false,
+                jobs,
             },
         )
         .await
