@@ -66,6 +66,9 @@ pub enum Command {
     /// Administrator accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Inhabitants' accounts (ID-1).
+    #[command(subcommand)]
+    User(UserCommand),
     /// The audit journal (OPS-3).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -181,6 +184,30 @@ pub enum AdminCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create an inhabitant's account; the password is read from standard
+    /// input and must follow the password policy.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        given_name: Option<String>,
+        #[arg(long)]
+        family_name: Option<String>,
+        /// INSEE code of the commune of residence (one of the platform's).
+        #[arg(long)]
+        commune: Option<String>,
+        /// Mark the e-mail address as already verified.
+        #[arg(long)]
+        verified: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum AuditCommand {
     /// Check the whole hash chain; exits non-zero at the first broken entry.
     Verify(DbArgs),
@@ -214,6 +241,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             password_stdin,
             db,
         }) => admin_create(&email, &name, password_stdin, &db).await,
+        Command::User(UserCommand::Create {
+            email,
+            password_stdin,
+            given_name,
+            family_name,
+            commune,
+            verified,
+            db,
+        }) => {
+            user_create(
+                &email,
+                password_stdin,
+                given_name,
+                family_name,
+                commune,
+                verified,
+                &db,
+            )
+            .await
+        }
         Command::Audit(AuditCommand::Verify(db)) => {
             let db = db.open().await?;
             match kernel::audit::verify(&db).await? {
@@ -489,6 +536,65 @@ async fn billing_run(year: i32, issuer: &str, db: &DbArgs) -> anyhow::Result<Exi
                 eprintln!("{}", p.en);
             }
             eprintln!("{} problem(s): nothing was issued", problems.len());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn user_create(
+    email: &str,
+    password_stdin: bool,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    commune: Option<String>,
+    verified: bool,
+    db: &DbArgs,
+) -> anyhow::Result<ExitCode> {
+    use identity::domain::sheet::Field;
+    let email = identity::domain::EmailAddress::parse(email)
+        .map_err(|e| anyhow::anyhow!("invalid e-mail address {email:?}: {e}"))?;
+    if !password_stdin {
+        anyhow::bail!("--password-stdin is required: pipe the password on standard input");
+    }
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input)?;
+    let password = input.trim_end_matches(['\r', '\n']).to_string();
+    if let Err(w) = identity::domain::password::check(&password, email.as_str()) {
+        anyhow::bail!("{}", w.en());
+    }
+    let today = kernel::clock::today();
+    let mut fields = Vec::new();
+    for (field, value) in [
+        (Field::GivenNames, given_name),
+        (Field::FamilyName, family_name),
+        (Field::Commune, commune),
+    ] {
+        if let Some(v) = value {
+            let checked = field.check(&v, today).map_err(|(_, en)| {
+                anyhow::anyhow!("--{}: expected {en}", field.code().replace('_', "-"))
+            })?;
+            fields.push((field, checked));
+        }
+    }
+    let db = db.open().await?;
+    if let Some((_, code)) = fields.iter().find(|(f, _)| *f == Field::Commune)
+        && code != "hors"
+        && agreements::store::commune(&db, &kernel::web::Scope::All, code)
+            .await?
+            .is_none()
+    {
+        anyhow::bail!(
+            "--commune: {code} is not one of the platform's communes (import them first)"
+        );
+    }
+    let hash = Hasher::new(1).hash(password).await;
+    match identity::store::create_inhabitant(&db, &email, &hash, verified, &fields).await? {
+        Some(id) => {
+            println!("account {id} created for {email}");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("an account already exists for {email}: nothing was changed");
             Ok(ExitCode::FAILURE)
         }
     }

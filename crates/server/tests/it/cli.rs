@@ -234,6 +234,8 @@ fn every_command_has_help() {
         vec!["billing", "simulate", "--help"],
         vec!["billing", "run", "--help"],
         vec!["billing", "export", "--help"],
+        vec!["user", "--help"],
+        vec!["user", "create", "--help"],
     ] {
         let out = Command::new(binary()).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
@@ -442,4 +444,94 @@ async fn billing_run_and_export_on_a_running_installation_fin_5() {
         .status()
         .unwrap();
     assert!(serve.wait().unwrap().success());
+}
+
+#[tokio::test]
+async fn user_create_makes_an_inhabitant_under_the_password_policy_id_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../data/metropole-lyon-communes.csv"
+    );
+    for t in testing::databases().await {
+        run(&t, dir.path(), &["import", "communes", good], None);
+        let weak = run(
+            &t,
+            dir.path(),
+            &[
+                "user",
+                "create",
+                "--email",
+                "jean@exemple.fr",
+                "--password-stdin",
+            ],
+            Some("1234567890\n"),
+        );
+        assert!(
+            !weak.status.success() && text(&weak.stderr).contains("most common"),
+            "{}",
+            text(&weak.stderr)
+        );
+        let bad_commune = run(
+            &t,
+            dir.path(),
+            &[
+                "user",
+                "create",
+                "--email",
+                "jean@exemple.fr",
+                "--password-stdin",
+                "--commune",
+                "75056",
+            ],
+            Some("une longue phrase secrète\n"),
+        );
+        assert!(
+            !bad_commune.status.success()
+                && text(&bad_commune.stderr).contains("not one of the platform's communes")
+        );
+        let ok = run(
+            &t,
+            dir.path(),
+            &[
+                "user",
+                "create",
+                "--email",
+                "Jean@Exemple.fr",
+                "--password-stdin",
+                "--given-name",
+                "Jean",
+                "--family-name",
+                "Martin",
+                "--commune",
+                "69266",
+                "--verified",
+            ],
+            Some("une longue phrase secrète\n"),
+        );
+        assert!(ok.status.success(), "{}: {}", t.name, text(&ok.stderr));
+        let email = identity::domain::EmailAddress::parse("jean@exemple.fr").unwrap();
+        let account = identity::store::account_by_email(&t.db, &email)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            identity::store::email_verified(&t.db, account.id)
+                .await
+                .unwrap()
+        );
+        assert!(kernel::password::verify_blocking(
+            "une longue phrase secrète",
+            account.password_hash.as_deref().unwrap()
+        ));
+        let sheet = identity::store::sheet(&t.db, account.id).await.unwrap();
+        assert_eq!(sheet.len(), 3, "{}", t.name);
+        assert!(
+            identity::store::grants(&t.db, account.id)
+                .await
+                .unwrap()
+                .is_empty(),
+            "an inhabitant has no staff role"
+        );
+    }
 }
