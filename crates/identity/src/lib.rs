@@ -4,6 +4,7 @@
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod oidc;
 pub mod session;
 pub mod store;
 

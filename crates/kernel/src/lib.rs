@@ -10,6 +10,7 @@ pub mod mail;
 pub mod outbox;
 pub mod password;
 pub mod random;
+pub mod secrets;
 pub mod state;
 pub mod web;
 

@@ -9,4 +9,9 @@ pub struct AppState {
     pub db: Db,
     pub site: Site,
     pub hasher: Hasher,
+    /// Seals secrets at rest (signing keys).
+    pub master_key: crate::secrets::MasterKey,
+    /// What an area keeps for its handlers (e.g. the identity area's signing
+    /// keys), put there when the node is composed.
+    pub extensions: axum::http::Extensions,
 }

@@ -146,6 +146,11 @@ pub struct ServeArgs {
     /// messages as files in <data-dir>/mail.
     #[arg(long, env = "MUTUALIS_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
+    /// File holding the 32-byte master key that seals secrets at rest (every
+    /// node must use the same); default <data-dir>/master.key, created there
+    /// on a single-node SQLite installation when missing.
+    #[arg(long, env = "MUTUALIS_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
     /// Sender of the platform's e-mails.
     #[arg(
         long,
@@ -405,6 +410,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         db: db.clone(),
         site: app::site(&public_url),
         hasher: Hasher::per_core(),
+        master_key: master_key(args.master_key_file.as_deref(), &args.db, args.demo)?,
+        extensions: Default::default(),
     };
     let accounts = if args.demo {
         Some(demo::seed(&state).await?)
@@ -598,4 +605,18 @@ async fn user_create(
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// The master key: the configured file, or `<data-dir>/master.key`, created
+/// when missing on a single-node SQLite installation or in demo mode (with
+/// PostgreSQL every node needs the same key, so it must be given).
+pub fn master_key(
+    file: Option<&std::path::Path>,
+    db: &DbArgs,
+    demo: bool,
+) -> anyhow::Result<kernel::secrets::MasterKey> {
+    let default = db.data_dir.join("master.key");
+    let path = file.unwrap_or(&default);
+    let create = file.is_none() && (db.database_url.is_none() || demo);
+    kernel::secrets::MasterKey::load(path, create)
 }

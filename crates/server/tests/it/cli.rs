@@ -254,6 +254,7 @@ fn every_command_has_help() {
         "--metrics-bind",
         "--demo",
         "--smtp-url",
+        "--master-key-file",
     ] {
         assert!(help.contains(flag), "serve --help lacks {flag}");
     }

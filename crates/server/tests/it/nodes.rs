@@ -145,7 +145,20 @@ async fn two_nodes_send_each_queued_email_exactly_once_ops_5() {
     tx.commit().await.unwrap();
 
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let args = ["--database-url", t.url.as_str(), "--smtp-url", &smtp.url()].map(str::to_string);
+    // Nodes on one PostgreSQL share one master key, given by configuration.
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("master.key");
+    std::fs::write(&key_file, [7u8; 32]).unwrap();
+    let key_file = key_file.to_string_lossy().into_owned();
+    let args = [
+        "--database-url",
+        t.url.as_str(),
+        "--smtp-url",
+        &smtp.url(),
+        "--master-key-file",
+        &key_file,
+    ]
+    .map(str::to_string);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let nodes = [serve(&args, dirs[0].path()), serve(&args, dirs[1].path())];
     for node in &nodes {

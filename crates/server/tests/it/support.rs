@@ -40,6 +40,8 @@ impl TestApp {
             db: t.db.clone(),
             site: server::app::site(public_url.unwrap_or(&base)),
             hasher: Hasher::per_core(),
+            master_key: kernel::secrets::MasterKey::random(),
+            extensions: Default::default(),
         };
         server::demo::seed(&state).await.unwrap();
         let mail_dir = tempfile::tempdir().unwrap();
