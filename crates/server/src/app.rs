@@ -39,7 +39,14 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let csrf = CsrfConfig {
         site: state.site.clone(),
-        exempt_prefixes: vec!["/api/"],
+        // Called by services with their own credentials, never with cookies.
+        exempt_prefixes: vec![
+            "/api/",
+            "/oidc/token",
+            "/oidc/revoke",
+            "/oidc/introspect",
+            "/oidc/userinfo",
+        ],
         max_form_bytes: BODY_LIMIT,
     };
     Router::new()
@@ -69,6 +76,14 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, RandomRequestId))
         .with_state(state)
+}
+
+/// What each area keeps in the state: the identity area's signing keys
+/// (created at first start).
+pub async fn compose(mut state: AppState) -> anyhow::Result<AppState> {
+    let keys = identity::oidc::keys::KeyStore::open(&state.db, &state.master_key).await?;
+    state.extensions.insert(keys);
+    Ok(state)
 }
 
 /// Every area's daily jobs (run once a day across nodes).

@@ -69,6 +69,12 @@ pub enum Command {
     /// Inhabitants' accounts (ID-1).
     #[command(subcommand)]
     User(UserCommand),
+    /// OpenID Connect clients (the shared services, ID-3).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Signing keys of the OpenID Connect provider (ID-3).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// The audit journal (OPS-3).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -213,6 +219,55 @@ pub enum UserCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Register a service; prints its client id and, once, its secret.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Exact redirect URI (repeat for several).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// Space-separated scopes the service may ask for.
+        #[arg(long, default_value = "openid profile email")]
+        scope: String,
+        /// A public client (no secret; PKCE required).
+        #[arg(long)]
+        public: bool,
+        #[arg(long)]
+        require_pkce: bool,
+        /// Sector for pairwise subjects (a service or a named group).
+        #[arg(long)]
+        sector: Option<String>,
+        /// RS256 (default) or ES256.
+        #[arg(long)]
+        id_token_alg: Option<String>,
+        #[arg(long)]
+        consent_lifetime_days: Option<i64>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// New signing keys become active; the old ones stay in the JWKS for the
+    /// overlap window.
+    Rotate {
+        #[arg(long, env = "MUTUALIS_MASTER_KEY_FILE")]
+        master_key_file: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum AuditCommand {
     /// Check the whole hash chain; exits non-zero at the first broken entry.
     Verify(DbArgs),
@@ -265,6 +320,72 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &db,
             )
             .await
+        }
+        Command::Client(ClientCommand::Create {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            backchannel_logout_uri,
+            scope,
+            public,
+            require_pkce,
+            sector,
+            id_token_alg,
+            consent_lifetime_days,
+            json,
+            db,
+        }) => {
+            let new = identity::oidc::clients::NewClient {
+                client_id: None,
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                backchannel_logout_uri,
+                scopes: scope.split_whitespace().map(str::to_string).collect(),
+                public,
+                require_pkce,
+                sector,
+                id_token_alg,
+                consent_lifetime_days,
+                purpose: None,
+            };
+            if let Err(problems) = new.check() {
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                return Ok(ExitCode::from(2));
+            }
+            let db = db.open().await?;
+            let (id, secret) = identity::oidc::clients::create(&db, Actor::Cli, &new)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("client id taken"))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "client_id": id, "client_secret": secret })
+                );
+            } else {
+                println!("client_id: {id}");
+                if let Some(secret) = secret {
+                    // Shown once: only its SHA-256 is stored.
+                    println!("client_secret: {secret}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(KeysCommand::Rotate {
+            master_key_file,
+            db,
+        }) => {
+            let master = master_key(master_key_file.as_deref(), &db, false)?;
+            let db = db.open().await?;
+            identity::oidc::keys::ensure_keys(&db, &master).await?;
+            let kids = identity::oidc::keys::rotate(&db, &master).await?;
+            println!(
+                "new signing keys: {} (the previous ones stay published for 7 days)",
+                kids.join(", ")
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify(db)) => {
             let db = db.open().await?;
@@ -413,6 +534,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         master_key: master_key(args.master_key_file.as_deref(), &args.db, args.demo)?,
         extensions: Default::default(),
     };
+    let state = app::compose(state).await?;
     let accounts = if args.demo {
         Some(demo::seed(&state).await?)
     } else {

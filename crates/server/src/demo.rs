@@ -117,6 +117,7 @@ pub async fn seed(app: &AppState) -> anyhow::Result<Vec<DemoAccount>> {
         agreements::store::ensure_service(db, &code, name, description, &terms).await?;
     }
 
+    seed_clients(app).await?;
     seed_syntec(db).await?;
     seed_agreements(db).await?;
     // FIN-5: the 2026 orders, as the June run would have issued them.
@@ -162,6 +163,52 @@ pub async fn seed(app: &AppState) -> anyhow::Result<Vec<DemoAccount>> {
         });
     }
     Ok(out)
+}
+
+/// The demo services' OpenID Connect clients (ID-3), with local redirect
+/// URIs; their secrets are fixed for the demo and printed at start.
+pub const DEMO_CLIENTS: &[(&str, &str, &str)] = &[
+    (
+        "laclasse",
+        "laclasse.com",
+        "demo-secret-laclasse-0123456789abcdef",
+    ),
+    ("toodego", "Toodego", "demo-secret-toodego-0123456789abcdef"),
+];
+
+async fn seed_clients(app: &AppState) -> anyhow::Result<()> {
+    for (id, name, secret) in DEMO_CLIENTS {
+        if identity::oidc::clients::get(&app.db, id).await?.is_some() {
+            continue;
+        }
+        let callback = format!("http://localhost:3000/{id}/callback");
+        let new = identity::oidc::clients::NewClient {
+            client_id: Some((*id).into()),
+            name: (*name).into(),
+            redirect_uris: vec![callback],
+            post_logout_redirect_uris: vec![format!("http://localhost:3000/{id}/")],
+            scopes: [
+                "openid",
+                "profile",
+                "email",
+                "phone",
+                "address",
+                "birth",
+                "offline_access",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..Default::default()
+        };
+        identity::oidc::clients::create(&app.db, Actor::System, &new).await?;
+        // The demo's known secret (real clients get a random one).
+        sqlx::query("UPDATE oidc_clients SET secret_sha256 = $1 WHERE client_id = $2")
+            .bind(kernel::random::sha256_hex(secret))
+            .bind(id)
+            .execute(app.db.pool())
+            .await?;
+    }
+    Ok(())
 }
 
 /// The project's copy of `shared/data/syntec.csv` (real published values).
@@ -315,6 +362,10 @@ async fn seed_agreements(db: &kernel::Db) -> anyhow::Result<()> {
 pub fn print_accounts(accounts: &[DemoAccount], public_url: &str) {
     println!();
     println!("Demo platform: {public_url}/");
+    println!("OpenID Connect: {public_url}/.well-known/openid-configuration");
+    for (id, _, secret) in DEMO_CLIENTS {
+        println!("  client {id:<10} secret {secret}  redirect http://localhost:3000/{id}/callback");
+    }
     println!("Demo accounts (password for all: {DEMO_PASSWORD}):");
     for a in accounts {
         println!("  {:<32} {:<18} {}", a.email, a.role.code(), a.organisation);

@@ -74,4 +74,9 @@ pub fn router() -> Router<AppState> {
             post(accounts::revoke),
         )
         .route("/gestion/journal", get(journal::page))
+        .route(
+            "/.well-known/openid-configuration",
+            get(crate::oidc::discovery::configuration),
+        )
+        .route("/oidc/jwks", get(crate::oidc::discovery::jwks))
 }

@@ -37,8 +37,8 @@ impl KeyRing {
     pub fn signing(&self, alg: &str) -> Option<&Key> {
         self.keys
             .iter()
-            .filter(|k| k.retired_at.is_none() && k.pair.alg() == alg)
-            .last()
+            .rev()
+            .find(|k| k.retired_at.is_none() && k.pair.alg() == alg)
     }
 
     pub fn by_kid(&self, kid: &str) -> Option<&Key> {

@@ -236,6 +236,8 @@ fn every_command_has_help() {
         vec!["billing", "export", "--help"],
         vec!["user", "--help"],
         vec!["user", "create", "--help"],
+        vec!["client", "create", "--help"],
+        vec!["keys", "rotate", "--help"],
     ] {
         let out = Command::new(binary()).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
@@ -535,4 +537,80 @@ async fn user_create_makes_an_inhabitant_under_the_password_policy_id_1() {
             "an inhabitant has no staff role"
         );
     }
+}
+
+#[tokio::test]
+async fn client_create_prints_the_secret_once_and_stores_a_digest_id_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = testing::sqlite().await;
+    let bad = run(
+        &t,
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "http://evil.example/cb",
+            "--scope",
+            "openid admin",
+        ],
+        None,
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("https://") && text(&bad.stderr).contains("unknown scope"));
+    let out = run(
+        &t,
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--name",
+            "Toodego",
+            "--redirect-uri",
+            "https://toodego.example/cb",
+            "--redirect-uri",
+            "https://toodego.example/cb2",
+            "--scope",
+            "openid email",
+            "--json",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = printed["client_id"].as_str().unwrap();
+    let secret = printed["client_secret"].as_str().unwrap();
+    assert!(secret.len() >= 43, "a high-entropy secret");
+    let client = identity::oidc::clients::get(&t.db, id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.redirect_uris.len(), 2);
+    assert_eq!(
+        client.secret_sha256.as_deref(),
+        Some(kernel::random::sha256_hex(secret).as_str())
+    );
+    assert!(client.secret_matches(secret) && !client.secret_matches("guess"));
+    let public = run(
+        &t,
+        dir.path(),
+        &[
+            "client",
+            "create",
+            "--name",
+            "App",
+            "--redirect-uri",
+            "http://localhost:8000/cb",
+            "--public",
+        ],
+        None,
+    );
+    assert!(
+        !text(&public.stdout).contains("client_secret"),
+        "a public client has no secret"
+    );
+    let rotate = run(&t, dir.path(), &["keys", "rotate"], None);
+    assert!(rotate.status.success(), "{}", text(&rotate.stderr));
 }

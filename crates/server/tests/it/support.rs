@@ -43,6 +43,7 @@ impl TestApp {
             master_key: kernel::secrets::MasterKey::random(),
             extensions: Default::default(),
         };
+        let state = server::app::compose(state).await.unwrap();
         server::demo::seed(&state).await.unwrap();
         let mail_dir = tempfile::tempdir().unwrap();
         // With an SMTP server the job runner delivers the outbox to it.
