@@ -79,4 +79,11 @@ pub fn router() -> Router<AppState> {
             get(crate::oidc::discovery::configuration),
         )
         .route("/oidc/jwks", get(crate::oidc::discovery::jwks))
+        .route("/oidc/authorize", get(crate::oidc::authorize::authorize))
+        .route("/oidc/consent", post(crate::oidc::authorize::decide))
+        .route("/oidc/token", post(crate::oidc::token::token))
+        .route(
+            "/oidc/userinfo",
+            get(crate::oidc::token::userinfo).post(crate::oidc::token::userinfo),
+        )
 }

@@ -343,3 +343,13 @@ pub async fn close_session(db: &Db, token: &str) -> Result<Option<i64>, sqlx::Er
     tx.commit().await?;
     Ok(account_id)
 }
+
+/// When a live session began (its `auth_time`, ID-3).
+pub async fn session_started(db: &Db, token: &str) -> Result<Option<i64>, sqlx::Error> {
+    let row = sqlx::query("SELECT created_at FROM sessions WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2")
+        .bind(random::sha256_hex(token))
+        .bind(clock::now_ms())
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|r| r.try_get("created_at")).transpose()
+}

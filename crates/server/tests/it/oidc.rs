@@ -102,3 +102,471 @@ async fn rotation_keeps_the_old_public_keys_for_the_overlap_id_3() {
     assert_eq!(ring.signing("RS256").unwrap().kid, new[0]);
     app.stop().await;
 }
+
+const CLIENT: &str = "toodego";
+const SECRET: &str = "demo-secret-toodego-0123456789abcdef";
+const REDIRECT: &str = "http://localhost:3000/toodego/callback";
+
+/// What a browser does with an attribute value.
+fn html_unescape(text: &str) -> String {
+    text.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
+}
+
+fn pkce() -> (String, String) {
+    let verifier = kernel::random::token(48);
+    let challenge = identity::oidc::jwt::b64(
+        ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref(),
+    );
+    (verifier, challenge)
+}
+
+fn query_of(location: &str) -> std::collections::HashMap<String, String> {
+    let q = location.split_once('?').map(|(_, q)| q).unwrap_or("");
+    serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+fn authorize_path(challenge: &str, extra: &str) -> String {
+    format!(
+        "/oidc/authorize?response_type=code&client_id={CLIENT}&redirect_uri={}&scope=openid%20email%20profile&state=etat-123&nonce=nonce-456&code_challenge={challenge}&code_challenge_method=S256{extra}",
+        kernel::web::auth::encode_component(REDIRECT)
+    )
+}
+
+async fn token_request(
+    app: &TestApp,
+    fields: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> (StatusCode, serde_json::Value) {
+    let client = reqwest::Client::new();
+    let mut r = client
+        .post(app.url("/oidc/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(fields).unwrap());
+    if let Some((id, secret)) = basic {
+        r = r.basic_auth(id, Some(secret));
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap())
+}
+
+async fn userinfo(app: &TestApp, access: &str) -> (StatusCode, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .get(app.url("/oidc/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or_default())
+}
+
+/// ID-3, ID-4: the authorization code flow with PKCE, consent with an
+/// unticked claim, tokens, userinfo, single-use codes, refresh rotation and
+/// reuse detection, client credentials.
+#[tokio::test]
+async fn the_code_flow_with_consent_tokens_and_userinfo_id_3_id_4() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let email = identity::domain::EmailAddress::parse("usager@exemple.fr").unwrap();
+        let hash = kernel::password::hash_blocking("une phrase de passe");
+        let fields = [(
+            identity::domain::sheet::Field::GivenNames,
+            "Camille".to_string(),
+        )];
+        let account = identity::store::create_inhabitant(&t.db, &email, &hash, true, &fields)
+            .await
+            .unwrap()
+            .unwrap();
+        let b = app.browser();
+        let (verifier, challenge) = pkce();
+
+        // Not logged in: to the login form, coming back afterwards.
+        let first = b.get(&authorize_path(&challenge, "")).await;
+        assert_eq!(first.status, StatusCode::SEE_OTHER);
+        assert!(
+            first
+                .location()
+                .starts_with("/connexion?retour=/oidc/authorize%3F"),
+            "{}",
+            first.location()
+        );
+        b.login("usager@exemple.fr", "une phrase de passe").await;
+        let consent = b.get(&authorize_path(&challenge, "")).await;
+        assert_eq!(
+            consent.status,
+            StatusCode::OK,
+            "{}: {}",
+            t.name,
+            consent.body
+        );
+        assert!(
+            consent.body.contains("Toodego demande")
+                && consent.body.contains("usager@exemple.fr")
+                && consent.body.contains("Camille")
+        );
+        assert!(
+            consent.body.contains("name=\"decision\" value=\"allow\"")
+                && consent.body.contains("name=\"decision\" value=\"deny\"")
+        );
+        let request = {
+            let marker = "name=\"request\" value=\"";
+            let start = consent.body.find(marker).unwrap() + marker.len();
+            html_unescape(&consent.body[start..start + consent.body[start..].find('"').unwrap()])
+        };
+        // Only the e-mail is ticked: the given name is not shared.
+        let allowed = b
+            .post_form(
+                "/oidc/consent",
+                &[
+                    ("csrf_token", &consent.csrf()),
+                    ("request", &request),
+                    ("claims", "email"),
+                    ("decision", "allow"),
+                ],
+            )
+            .await;
+        assert_eq!(allowed.status, StatusCode::SEE_OTHER, "{}", allowed.body);
+        let back = query_of(allowed.location());
+        assert!(allowed.location().starts_with(REDIRECT));
+        assert_eq!(back["state"], "etat-123");
+        assert_eq!(back["iss"], app.base, "RFC 9207");
+        let code = back["code"].clone();
+
+        let wrong = token_request(
+            &app,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+            Some((CLIENT, "not-the-secret")),
+        )
+        .await;
+        assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(wrong.1["error"], "invalid_client");
+        let (status, tokens) = token_request(
+            &app,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+            Some((CLIENT, SECRET)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{}: {tokens}", t.name);
+        let id_token = tokens["id_token"].as_str().unwrap();
+        let parsed = identity::oidc::jwt::parse(id_token).unwrap();
+        let jwks: serde_json::Value =
+            serde_json::from_str(&app.browser().get("/oidc/jwks").await.body).unwrap();
+        let jwk = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == parsed.header["kid"])
+            .unwrap();
+        assert!(
+            identity::oidc::jwt::verify(&parsed, jwk),
+            "the ID token verifies with the published key"
+        );
+        assert_eq!(parsed.header["alg"], "RS256");
+        assert_eq!(parsed.claims["iss"], app.base);
+        assert_eq!(parsed.claims["aud"], CLIENT);
+        assert_eq!(parsed.claims["nonce"], "nonce-456");
+        let sub = parsed.claims["sub"].as_str().unwrap().to_string();
+        assert_ne!(sub, account.to_string(), "pairwise, not the account number");
+        let other_sector = identity::oidc::store::pairwise_sub(&t.db, "laclasse", account)
+            .await
+            .unwrap();
+        assert_ne!(sub, other_sector, "another sector sees another subject");
+        let access = tokens["access_token"].as_str().unwrap().to_string();
+        assert_eq!(
+            identity::oidc::jwt::parse(&access).unwrap().header["typ"],
+            "at+jwt",
+            "RFC 9068"
+        );
+
+        let (status, info) = userinfo(&app, &access).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(info["sub"], sub.as_str());
+        assert_eq!(info["email"], "usager@exemple.fr");
+        assert!(
+            info.get("given_name").is_none(),
+            "{}: the unticked claim is not given: {info}",
+            t.name
+        );
+
+        // A second use of the code fails and revokes what the first gave.
+        let reuse = token_request(
+            &app,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier),
+            ],
+            Some((CLIENT, SECRET)),
+        )
+        .await;
+        assert_eq!(reuse.1["error"], "invalid_grant");
+        assert_eq!(userinfo(&app, &access).await.0, StatusCode::UNAUTHORIZED);
+
+        // Consent given: a new authorization goes straight back with a code.
+        let (verifier, challenge) = pkce();
+        let again = b.get(&authorize_path(&challenge, "")).await;
+        assert_eq!(again.status, StatusCode::SEE_OTHER);
+        let code = query_of(again.location())["code"].clone();
+        let bad_pkce = token_request(
+            &app,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &pkce().0),
+            ],
+            Some((CLIENT, SECRET)),
+        )
+        .await;
+        assert_eq!(
+            bad_pkce.1["error"], "invalid_grant",
+            "a verifier that does not match the challenge"
+        );
+        let (verifier2, challenge2) = pkce();
+        let code =
+            query_of(b.get(&authorize_path(&challenge2, "")).await.location())["code"].clone();
+        let _ = verifier;
+        let (_, tokens) = token_request(
+            &app,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &verifier2),
+                ("client_id", CLIENT),
+                ("client_secret", SECRET),
+            ],
+            None,
+        )
+        .await;
+        let refresh1 = tokens["refresh_token"]
+            .as_str()
+            .expect("client_secret_post works")
+            .to_string();
+        let (status, rotated) = token_request(
+            &app,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh1),
+            ],
+            Some((CLIENT, SECRET)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{rotated}");
+        let refresh2 = rotated["refresh_token"].as_str().unwrap().to_string();
+        assert_ne!(refresh1, refresh2, "rotation");
+        let replay = token_request(
+            &app,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh1),
+            ],
+            Some((CLIENT, SECRET)),
+        )
+        .await;
+        assert_eq!(replay.1["error"], "invalid_grant");
+        let after = token_request(
+            &app,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh2),
+            ],
+            Some((CLIENT, SECRET)),
+        )
+        .await;
+        assert_eq!(
+            after.1["error"], "invalid_grant",
+            "{}: reuse revoked the whole family",
+            t.name
+        );
+        assert_eq!(
+            userinfo(&app, rotated["access_token"].as_str().unwrap())
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
+
+        // Service to service.
+        let (status, own) = token_request(
+            &app,
+            &[("grant_type", "client_credentials")],
+            Some((CLIENT, SECRET)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{own}");
+        assert!(own.get("id_token").is_none() && own.get("refresh_token").is_none());
+        assert_eq!(
+            userinfo(&app, own["access_token"].as_str().unwrap())
+                .await
+                .0,
+            StatusCode::FORBIDDEN
+        );
+        let personal = token_request(
+            &app,
+            &[("grant_type", "client_credentials"), ("scope", "email")],
+            Some((CLIENT, SECRET)),
+        )
+        .await;
+        assert_eq!(personal.1["error"], "invalid_scope");
+        app.stop().await;
+    }
+}
+
+/// Errors as the specifications say: to the person when the client or its
+/// redirect URI cannot be trusted, to the redirect URI (with `state` and
+/// `iss`) otherwise; JSON errors from the token endpoint; never a 500.
+#[tokio::test]
+async fn malformed_authorization_and_token_requests_get_the_specified_errors_id_3() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let b = app.browser();
+    let unknown = b.get("/oidc/authorize?response_type=code&client_id=inconnu&redirect_uri=https%3A%2F%2Fevil.example%2Fcb").await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(unknown.body.contains("pas connu"));
+    let unregistered = b.get(&format!("/oidc/authorize?response_type=code&client_id={CLIENT}&redirect_uri=https%3A%2F%2Fevil.example%2Fcb&scope=openid")).await;
+    assert_eq!(
+        unregistered.status,
+        StatusCode::BAD_REQUEST,
+        "never redirect to an unregistered URI"
+    );
+    let r = kernel::web::auth::encode_component(REDIRECT);
+    for (query, error) in [
+        (
+            format!("response_type=token&client_id={CLIENT}&redirect_uri={r}&scope=openid&state=s"),
+            "unsupported_response_type",
+        ),
+        (
+            format!("response_type=code&client_id={CLIENT}&redirect_uri={r}&scope=email&state=s"),
+            "invalid_scope",
+        ),
+        (
+            format!(
+                "response_type=code&client_id={CLIENT}&redirect_uri={r}&scope=openid%20admin&state=s"
+            ),
+            "invalid_scope",
+        ),
+        (
+            format!(
+                "response_type=code&client_id={CLIENT}&redirect_uri={r}&scope=openid&state=s&code_challenge=abc&code_challenge_method=plain"
+            ),
+            "invalid_request",
+        ),
+        (
+            format!(
+                "response_type=code&client_id={CLIENT}&redirect_uri={r}&scope=openid&state=s&prompt=bogus"
+            ),
+            "invalid_request",
+        ),
+        (
+            format!(
+                "response_type=code&client_id={CLIENT}&redirect_uri={r}&scope=openid&state=s&prompt=none"
+            ),
+            "login_required",
+        ),
+    ] {
+        let page = b.get(&format!("/oidc/authorize?{query}")).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{query}");
+        let back = query_of(page.location());
+        assert_eq!(back["error"], error, "{query}");
+        assert_eq!(back["state"], "s");
+        assert_eq!(back["iss"], app.base);
+    }
+    for (fields, status, error) in [
+        (
+            vec![("grant_type", "authorization_code")],
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("grant_type", "password"),
+                ("client_id", CLIENT),
+                ("client_secret", SECRET),
+            ],
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
+        (
+            vec![
+                ("grant_type", "authorization_code"),
+                ("client_id", CLIENT),
+                ("client_secret", SECRET),
+            ],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("client_id", CLIENT),
+                ("client_secret", SECRET),
+            ],
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        ),
+        (
+            vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "x"),
+                ("client_id", CLIENT),
+                ("client_secret", SECRET),
+            ],
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        ),
+    ] {
+        let (s, body) = token_request(&app, &fields, None).await;
+        assert_eq!(
+            (s, body["error"].as_str().unwrap()),
+            (status, error),
+            "{fields:?}"
+        );
+    }
+    let raw = reqwest::Client::new()
+        .post(app.url("/oidc/token"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), StatusCode::BAD_REQUEST);
+    let (s, _) = userinfo(&app, "not.a.token").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let none = reqwest::Client::new()
+        .get(app.url("/oidc/userinfo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        none.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    app.stop().await;
+}

@@ -1,0 +1,157 @@
+//! ID-4: consent records, append-only. A service receives a personal claim
+//! only under a live consent of the user to that service for that claim.
+
+use kernel::audit::{self, Actor, Event};
+use kernel::{Db, clock};
+use serde_json::json;
+use sqlx::Row;
+
+use super::clients::Client;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub id: i64,
+    pub account_id: i64,
+    pub client_id: String,
+    pub event: String,
+    pub method: String,
+    /// The claims the service asked for, and those the user granted.
+    pub asked: Vec<String>,
+    pub granted: Vec<String>,
+    pub purpose: String,
+    pub notice_version: String,
+    pub at: i64,
+    pub expires_at: Option<i64>,
+}
+
+impl ConsentRecord {
+    pub fn live(&self, now: i64) -> bool {
+        matches!(self.event.as_str(), "given" | "changed")
+            && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+fn record(r: &sqlx::any::AnyRow) -> Result<ConsentRecord, sqlx::Error> {
+    let claims: String = r.try_get("claims")?;
+    let claims: serde_json::Value =
+        serde_json::from_str(&claims).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let list = |k: &str| {
+        claims[k]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok(ConsentRecord {
+        id: r.try_get("id")?,
+        account_id: r.try_get("account_id")?,
+        client_id: r.try_get("client_id")?,
+        event: r.try_get("event")?,
+        method: r.try_get("method")?,
+        asked: list("asked"),
+        granted: list("granted"),
+        purpose: r.try_get("purpose")?,
+        notice_version: r.try_get("notice_version")?,
+        at: r.try_get("at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
+}
+
+const COLUMNS: &str =
+    "id, account_id, client_id, event, method, claims, purpose, notice_version, at, expires_at";
+
+/// The latest record of a user for a service.
+pub async fn latest(
+    db: &Db,
+    account_id: i64,
+    client_id: &str,
+) -> Result<Option<ConsentRecord>, sqlx::Error> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM consent_records WHERE account_id = $1 AND client_id = $2 ORDER BY id DESC LIMIT 1"
+    )))
+    .bind(account_id)
+    .bind(client_id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(record).transpose()
+}
+
+/// Every record of a user, newest first (history, receipts).
+pub async fn history(db: &Db, account_id: i64) -> Result<Vec<ConsentRecord>, sqlx::Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM consent_records WHERE account_id = $1 ORDER BY id DESC"
+    )))
+    .bind(account_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(record).collect()
+}
+
+/// ID-4: a consent is asked again when there is no live one, when the
+/// service asks for claims it did not ask for before, or when its privacy
+/// notice changed.
+pub fn needs_asking(
+    latest: Option<&ConsentRecord>,
+    client: &Client,
+    asked: &[String],
+    now: i64,
+) -> bool {
+    if asked.is_empty() {
+        return false;
+    }
+    match latest {
+        Some(c) if c.live(now) => {
+            c.notice_version != client.privacy_notice_version
+                || asked.iter().any(|a| !c.asked.contains(a))
+        }
+        _ => true,
+    }
+}
+
+/// Records the user's decision on the consent screen (the only way a
+/// consent is given: no staff page or API creates one).
+pub async fn record_decision(
+    db: &Db,
+    account_id: i64,
+    client: &Client,
+    asked: &[String],
+    granted: &[String],
+) -> Result<(), sqlx::Error> {
+    let now = clock::now_ms();
+    let previous = latest(db, account_id, &client.client_id).await?;
+    let event = if previous.is_some_and(|p| p.live(now)) {
+        "changed"
+    } else {
+        "given"
+    };
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO consent_records (account_id, client_id, event, method, claims, purpose, notice_version, at, expires_at) \
+         VALUES ($1, $2, $3, 'screen', $4, $5, $6, $7, $8)",
+    )
+    .bind(account_id)
+    .bind(&client.client_id)
+    .bind(event)
+    .bind(json!({ "asked": asked, "granted": granted }).to_string())
+    .bind(&client.purpose)
+    .bind(&client.privacy_notice_version)
+    .bind(now)
+    .bind(now + client.consent_lifetime_days * 24 * 3600 * 1000)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        &Event::new(
+            Actor::Account(account_id),
+            "consent.given",
+            format!("client:{}", client.client_id),
+        )
+        .with(json!({ "event": event, "granted": granted })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
