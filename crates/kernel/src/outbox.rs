@@ -24,6 +24,10 @@ pub struct Webhook {
     pub body: String,
     #[serde(default)]
     pub secret: Option<String>,
+    /// `application/json` when absent; back-channel logout tokens are sent
+    /// as a form.
+    #[serde(default)]
+    pub content_type: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,7 +181,10 @@ impl Deliverer {
                 let mut request = self
                     .http
                     .post(&hook.url)
-                    .header("content-type", "application/json")
+                    .header(
+                        "content-type",
+                        hook.content_type.as_deref().unwrap_or("application/json"),
+                    )
                     .header("x-mutualis-delivery", id.to_string())
                     .header("x-mutualis-timestamp", timestamp.to_string());
                 if let Some(secret) = &hook.secret {

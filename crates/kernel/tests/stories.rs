@@ -186,6 +186,7 @@ async fn a_failed_delivery_is_retried_later_with_back_off_ops_5() {
             url: format!("http://127.0.0.1:{port}/hook"),
             body: "{\"status\":\"resolved\"}".into(),
             secret: Some("s3cret".into()),
+            content_type: None,
         });
         let mut tx = t.db.begin().await.unwrap();
         outbox::enqueue(&mut tx, "hook-1", &hook).await.unwrap();

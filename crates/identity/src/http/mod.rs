@@ -2,6 +2,7 @@
 //! accounts and roles, the audit journal.
 
 mod accounts;
+mod consents;
 mod inhabitants;
 mod journal;
 mod login;
@@ -20,7 +21,12 @@ pub const PUBLIC_PAGES: &[&str] = &[
 ];
 
 /// Pages of a logged-in person's own account.
-pub const ACCOUNT_PAGES: &[&str] = &["/compte", "/compte/identite", "/compte/mot-de-passe"];
+pub const ACCOUNT_PAGES: &[&str] = &[
+    "/compte",
+    "/compte/identite",
+    "/compte/mot-de-passe",
+    "/compte/consentements",
+];
 
 /// Staff pages reachable by GET, for the route walk and the page list.
 pub const STAFF_PAGES: &[&str] = &[
@@ -52,6 +58,9 @@ pub fn router() -> Router<AppState> {
             get(inhabitants::reset_form).post(inhabitants::reset),
         )
         .route("/compte", get(inhabitants::account))
+        .route("/compte/consentements", get(consents::page))
+        .route("/compte/consentements/retrait", post(consents::revoke))
+        .route("/compte/consentements/{id}/recu", get(consents::receipt))
         .route("/compte/verification/renvoyer", post(inhabitants::resend))
         .route(
             "/compte/identite",
@@ -82,6 +91,8 @@ pub fn router() -> Router<AppState> {
         .route("/oidc/authorize", get(crate::oidc::authorize::authorize))
         .route("/oidc/consent", post(crate::oidc::authorize::decide))
         .route("/oidc/token", post(crate::oidc::token::token))
+        .route("/oidc/revoke", post(crate::oidc::token::revoke))
+        .route("/oidc/introspect", post(crate::oidc::token::introspect))
         .route(
             "/oidc/userinfo",
             get(crate::oidc::token::userinfo).post(crate::oidc::token::userinfo),

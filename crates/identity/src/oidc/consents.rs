@@ -155,3 +155,106 @@ pub async fn record_decision(
     tx.commit().await?;
     Ok(())
 }
+
+/// ID-4: the user withdraws a consent: recorded, the service's tokens for
+/// that user revoked, and (when the service listens) a back-channel logout
+/// token queued. False when there was no live consent.
+pub async fn revoke(
+    db: &Db,
+    account_id: i64,
+    client: &Client,
+    logout: Option<kernel::outbox::Message>,
+) -> Result<bool, sqlx::Error> {
+    let now = clock::now_ms();
+    let Some(current) = latest(db, account_id, &client.client_id)
+        .await?
+        .filter(|c| c.live(now))
+    else {
+        return Ok(false);
+    };
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO consent_records (account_id, client_id, event, method, claims, purpose, notice_version, at, expires_at) \
+         VALUES ($1, $2, 'revoked', 'revocation', $3, $4, $5, $6, NULL)",
+    )
+    .bind(account_id)
+    .bind(&client.client_id)
+    .bind(json!({ "asked": current.asked, "granted": current.granted }).to_string())
+    .bind(&current.purpose)
+    .bind(&current.notice_version)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let revoked =
+        super::store::revoke_client_tokens(&mut tx, account_id, &client.client_id).await?;
+    if let Some(message) = logout {
+        kernel::outbox::enqueue(
+            &mut tx,
+            &format!("backchannel-logout:{}:{account_id}:{now}", client.client_id),
+            &message,
+        )
+        .await?;
+    }
+    audit::append(
+        &mut tx,
+        &Event::new(
+            Actor::Account(account_id),
+            "consent.revoked",
+            format!("client:{}", client.client_id),
+        )
+        .with(json!({ "tokens_revoked": revoked })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// ID-4: a consent receipt after the Kantara Initiative's Consent Receipt
+/// Specification (v1.1) fields.
+pub fn receipt(
+    record: &ConsentRecord,
+    client: &Client,
+    principal: &str,
+    issuer: &str,
+) -> serde_json::Value {
+    json!({
+        "version": "KI-CR-v1.1.0",
+        "jurisdiction": "FR",
+        "consentTimestamp": record.at / 1000,
+        "collectionMethod": match record.method.as_str() {
+            "screen" => "écran de consentement de la plateforme",
+            "revocation" => "retrait par l'usager",
+            "expiry" => "expiration",
+            _ => "suppression du compte",
+        },
+        "consentReceiptID": format!("{issuer}/compte/consentements/{}", record.id),
+        "language": "fr",
+        "piiPrincipalId": principal,
+        "piiControllers": [{
+            "piiController": "Métropole de Lyon",
+            "onBehalf": false,
+            "contact": "Délégué à la protection des données",
+            "address": { "streetAddress": "20 rue du Lac", "postalCode": "69003", "addressLocality": "Lyon", "addressCountry": "FR" },
+            "email": "dpo@mutualis.example",
+            "piiControllerUrl": issuer,
+        }],
+        "policyUrl": format!("{issuer}/confidentialite"),
+        "services": [{
+            "service": client.name,
+            "purposes": [{
+                "purpose": record.purpose,
+                "purposeCategory": ["core function"],
+                "consentType": "EXPLICIT",
+                "piiCategory": record.granted,
+                "primaryPurpose": true,
+                "termination": record.expires_at.map(|e| format!("expire le {}", &kernel::clock::format_ms(e)[..10])).unwrap_or_else(|| "retrait par l'usager".into()),
+                "thirdPartyDisclosure": false,
+            }],
+        }],
+        "sensitive": false,
+        "spiCat": [],
+        "event": record.event,
+        "privacyNoticeVersion": record.notice_version,
+        "claimsAsked": record.asked,
+    })
+}

@@ -276,3 +276,28 @@ pub async fn revoke_family(db: &Db, family: &str) -> Result<u64, sqlx::Error> {
     .await?;
     Ok(done.rows_affected())
 }
+
+pub async fn revoke_token(db: &Db, jti: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE oidc_tokens SET revoked_at = $1 WHERE jti = $2 AND revoked_at IS NULL")
+        .bind(clock::now_ms())
+        .bind(jti)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// ID-4: revoking a consent kills the service's refresh tokens (and what
+/// they gave) for that user.
+pub async fn revoke_client_tokens(
+    tx: &mut Tx,
+    account_id: i64,
+    client_id: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("UPDATE oidc_tokens SET revoked_at = $1 WHERE account_id = $2 AND client_id = $3 AND revoked_at IS NULL")
+        .bind(clock::now_ms())
+        .bind(account_id)
+        .bind(client_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}

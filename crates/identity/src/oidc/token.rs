@@ -666,6 +666,183 @@ pub async fn userinfo(
         .into_response()
 }
 
+/// Finds a presented token: an access token JWT (by its `jti`) or a
+/// refresh token (by its digest).
+async fn lookup(
+    app: &AppState,
+    token: &str,
+) -> Result<Option<(oidc_store::TokenRow, Option<Value>)>, sqlx::Error> {
+    if let Some(parsed) = jwt::parse(token) {
+        let ring = keys(app).ring().await;
+        let key = parsed.header["kid"].as_str().and_then(|k| ring.by_kid(k));
+        if !key.is_some_and(|k| jwt::verify(&parsed, &k.public_jwk)) {
+            return Ok(None);
+        }
+        let Some(jti) = parsed.claims["jti"].as_str() else {
+            return Ok(None);
+        };
+        return Ok(oidc_store::token(&app.db, jti)
+            .await?
+            .map(|r| (r, Some(parsed.claims))));
+    }
+    Ok(oidc_store::token(&app.db, &random::sha256_hex(token))
+        .await?
+        .filter(|r| r.kind == "refresh")
+        .map(|r| (r, None)))
+}
+
+/// POST /oidc/revoke (RFC 7009): always 200 for an authenticated client; a
+/// refresh token takes its whole grant with it.
+pub async fn revoke(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(fields)) = form else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        );
+    };
+    let client = match authenticate(&app, &headers, &fields).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Some(token) = field(&fields, "token") else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "token is missing",
+        );
+    };
+    match lookup(&app, token).await {
+        Ok(Some((row, _))) if row.client_id == client.client_id => {
+            let done = if row.kind == "refresh" {
+                oidc_store::revoke_family(&app.db, &row.family)
+                    .await
+                    .map(|_| ())
+            } else {
+                oidc_store::revoke_token(&app.db, &row.jti).await
+            };
+            if let Err(e) = done {
+                return internal(e);
+            }
+        }
+        Ok(_) => {}
+        Err(e) => return internal(e),
+    }
+    (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response()
+}
+
+/// POST /oidc/introspect (RFC 7662), for the services' APIs: a confidential
+/// client learns whether a token is active and what it carries.
+pub async fn introspect(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(fields)) = form else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        );
+    };
+    let client = match authenticate(&app, &headers, &fields).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if client.public {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "a public client cannot introspect",
+        );
+    }
+    let Some(token) = field(&fields, "token") else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "token is missing",
+        );
+    };
+    let inactive = || {
+        (
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(json!({ "active": false })),
+        )
+            .into_response()
+    };
+    let (row, claims) = match lookup(&app, token).await {
+        Ok(Some(x)) => x,
+        Ok(None) => return inactive(),
+        Err(e) => return internal(e),
+    };
+    if row.revoked_at.is_some()
+        || row.expires_at <= clock::now_ms()
+        || (row.kind == "refresh" && row.used_at.is_some())
+    {
+        return inactive();
+    }
+    let mut body = json!({
+        "active": true,
+        "client_id": row.client_id,
+        "scope": row.scope,
+        "token_type": if row.kind == "refresh" { "refresh_token" } else { "Bearer" },
+        "exp": row.expires_at / 1000,
+        "iss": app.site.public_url,
+    });
+    if let Some(c) = claims {
+        for k in ["sub", "aud", "iat", "jti", "auth_time"] {
+            if !c[k].is_null() {
+                body[k] = c[k].clone();
+            }
+        }
+    }
+    ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+/// A back-channel logout token (OpenID Connect Back-Channel Logout 1.0),
+/// as the outbox message that POSTs it to the service.
+pub async fn backchannel_logout(
+    app: &AppState,
+    client: &Client,
+    account_id: i64,
+    sid: Option<&str>,
+) -> Result<Option<kernel::outbox::Message>, sqlx::Error> {
+    let Some(uri) = client.backchannel_logout_uri.clone() else {
+        return Ok(None);
+    };
+    let sub = oidc_store::pairwise_sub(&app.db, &client.sector, account_id).await?;
+    let ring = keys(app).ring().await;
+    let key = ring
+        .signing(&client.id_token_alg)
+        .expect("an active key of each algorithm");
+    let now = clock::now_ms() / 1000;
+    let mut claims = json!({
+        "iss": app.site.public_url,
+        "aud": client.client_id,
+        "iat": now,
+        "exp": now + 120,
+        "jti": random::token(16),
+        "sub": sub,
+        "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+    });
+    if let Some(s) = sid {
+        claims["sid"] = json!(s);
+    }
+    let token = jwt::sign(&key.pair, &key.kid, "logout+jwt", &claims);
+    Ok(Some(kernel::outbox::Message::Webhook(
+        kernel::outbox::Webhook {
+            url: uri,
+            body: serde_urlencoded::to_string([("logout_token", token)]).expect("form encoding"),
+            secret: None,
+            content_type: Some("application/x-www-form-urlencoded".into()),
+        },
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -570,3 +570,258 @@ async fn malformed_authorization_and_token_requests_get_the_specified_errors_id_
     );
     app.stop().await;
 }
+
+/// A test peer that keeps what is POSTed to it (a service's back-channel
+/// logout endpoint).
+async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/logout",
+        axum::routing::post(move |body: String| {
+            let keep = keep.clone();
+            async move {
+                keep.lock().unwrap().push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/logout"), got)
+}
+
+/// Logs `b` in (already logged in is fine), authorizes with consent, and
+/// redeems the code. Returns the token response.
+async fn code_flow(
+    app: &TestApp,
+    b: &Browser,
+    client_id: &str,
+    secret: &str,
+    redirect: &str,
+) -> serde_json::Value {
+    let (verifier, challenge) = pkce();
+    let path = format!(
+        "/oidc/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid%20email&state=s&nonce=n&code_challenge={challenge}&code_challenge_method=S256",
+        kernel::web::auth::encode_component(redirect)
+    );
+    let mut page = b.get(&path).await;
+    if page.status == StatusCode::OK {
+        let marker = "name=\"request\" value=\"";
+        let start = page.body.find(marker).unwrap() + marker.len();
+        let request =
+            html_unescape(&page.body[start..start + page.body[start..].find('"').unwrap()]);
+        page = b
+            .post_form(
+                "/oidc/consent",
+                &[
+                    ("csrf_token", &page.csrf()),
+                    ("request", &request),
+                    ("claims", "email"),
+                    ("decision", "allow"),
+                ],
+            )
+            .await;
+    }
+    let code = query_of(page.location())["code"].clone();
+    token_request(
+        app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("code_verifier", &verifier),
+        ],
+        Some((client_id, secret)),
+    )
+    .await
+    .1
+}
+
+async fn introspect(app: &TestApp, token: &str, client: (&str, &str)) -> serde_json::Value {
+    let r = reqwest::Client::new()
+        .post(app.url("/oidc/introspect"))
+        .basic_auth(client.0, Some(client.1))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string([("token", token)]).unwrap())
+        .send()
+        .await
+        .unwrap();
+    r.json().await.unwrap()
+}
+
+async fn revoke(app: &TestApp, token: &str, client: (&str, &str)) -> StatusCode {
+    reqwest::Client::new()
+        .post(app.url("/oidc/revoke"))
+        .basic_auth(client.0, Some(client.1))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string([("token", token)]).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// RFC 7009 and RFC 7662, then ID-4's withdrawal: the service's tokens die,
+/// it receives a signed back-channel logout token, and a receipt records it.
+#[tokio::test]
+async fn revocation_introspection_and_withdrawn_consent_id_3_id_4() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let (logout_uri, received) = receiver().await;
+    let new = identity::oidc::clients::NewClient {
+        name: "Service de test".into(),
+        redirect_uris: vec!["http://localhost:4000/cb".into()],
+        backchannel_logout_uri: Some(logout_uri),
+        scopes: vec!["openid".into(), "email".into()],
+        id_token_alg: Some("ES256".into()),
+        ..Default::default()
+    };
+    let (id, secret) = identity::oidc::clients::create(&t.db, kernel::audit::Actor::Cli, &new)
+        .await
+        .unwrap()
+        .unwrap();
+    let secret = secret.unwrap();
+    let b = app.browser();
+    b.login(HELP_AGENT, PASSWORD).await;
+    let tokens = code_flow(&app, &b, &id, &secret, "http://localhost:4000/cb").await;
+    let id_token = identity::oidc::jwt::parse(tokens["id_token"].as_str().unwrap()).unwrap();
+    assert_eq!(id_token.header["alg"], "ES256", "ES256 per client");
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+
+    let active = introspect(&app, access, (&id, &secret)).await;
+    assert_eq!(active["active"], true);
+    assert_eq!(active["client_id"], id.as_str());
+    assert_eq!(
+        introspect(&app, refresh, (&id, &secret)).await["token_type"],
+        "refresh_token"
+    );
+    assert_eq!(
+        introspect(&app, "nonsense", (&id, &secret)).await,
+        serde_json::json!({ "active": false })
+    );
+    assert_eq!(revoke(&app, access, (&id, &secret)).await, StatusCode::OK);
+    assert_eq!(
+        introspect(&app, access, (&id, &secret)).await["active"],
+        false
+    );
+    assert_eq!(
+        revoke(&app, "unknown-token", (&id, &secret)).await,
+        StatusCode::OK,
+        "RFC 7009: unknown tokens too"
+    );
+    assert_eq!(
+        revoke(&app, access, (&id, "wrong")).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A second grant, then the user withdraws the consent.
+    let tokens = code_flow(&app, &b, &id, &secret, "http://localhost:4000/cb").await;
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    let page = b.get("/compte/consentements").await;
+    assert!(page.body.contains("Service de test") && page.body.contains("Retirer mon accord"));
+    let done = b
+        .post_form(
+            "/compte/consentements/retrait",
+            &[("csrf_token", &page.csrf()), ("client_id", &id)],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let after = token_request(
+        &app,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        Some((&id, &secret)),
+    )
+    .await;
+    assert_eq!(
+        after.1["error"], "invalid_grant",
+        "withdrawing kills the service's refresh tokens"
+    );
+    // The outbox delivers the back-channel logout token to the service.
+    let deliverer = kernel::outbox::Deliverer::new(
+        t.db.clone(),
+        kernel::mail::MailConfig::new(None, "a@b.fr", tempfile::tempdir().unwrap().path()).unwrap(),
+    );
+    deliverer.run_once(10).await.unwrap();
+    let bodies = received.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1);
+    let token = bodies[0].strip_prefix("logout_token=").unwrap();
+    let logout = identity::oidc::jwt::parse(token).unwrap();
+    let jwks: serde_json::Value =
+        serde_json::from_str(&app.browser().get("/oidc/jwks").await.body).unwrap();
+    let jwk = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == logout.header["kid"])
+        .unwrap();
+    assert!(identity::oidc::jwt::verify(&logout, jwk));
+    assert_eq!(logout.header["typ"], "logout+jwt");
+    assert_eq!(logout.claims["aud"], id.as_str());
+    assert!(
+        logout.claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object()
+    );
+    assert_eq!(logout.claims["sub"], id_token.claims["sub"]);
+    assert!(logout.claims.get("nonce").is_none());
+
+    // The history keeps both records, each with a receipt.
+    let page = b.get("/compte/consentements").await;
+    assert!(
+        page.body.contains("Aucun accord en cours")
+            && page.body.contains("retiré")
+            && page.body.contains("donné")
+    );
+    let history = identity::oidc::consents::history(
+        &t.db,
+        identity::store::account_by_email(
+            &t.db,
+            &identity::domain::EmailAddress::parse(HELP_AGENT).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .id,
+    )
+    .await
+    .unwrap();
+    let receipt: serde_json::Value = serde_json::from_str(
+        &b.get(&format!("/compte/consentements/{}/recu", history[1].id))
+            .await
+            .body,
+    )
+    .unwrap();
+    for field in [
+        "version",
+        "jurisdiction",
+        "consentTimestamp",
+        "collectionMethod",
+        "consentReceiptID",
+        "piiPrincipalId",
+        "piiControllers",
+        "policyUrl",
+        "services",
+        "sensitive",
+    ] {
+        assert!(
+            !receipt[field].is_null(),
+            "{field} missing from the receipt"
+        );
+    }
+    assert_eq!(
+        receipt["services"][0]["purposes"][0]["piiCategory"],
+        serde_json::json!(["email"])
+    );
+    let other = app.browser();
+    other.login(COMMUNE_ADMIN, PASSWORD).await;
+    assert_eq!(
+        other
+            .get(&format!("/compte/consentements/{}/recu", history[1].id))
+            .await
+            .status,
+        StatusCode::NOT_FOUND,
+        "another user's receipt"
+    );
+    app.stop().await;
+}
