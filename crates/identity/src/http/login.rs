@@ -136,8 +136,9 @@ pub async fn submit(
 }
 
 pub async fn logout(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, Error> {
+    // Ends the platform session and tells every service of it (ID-3).
     if let Some(token) = session::token(&headers) {
-        store::close_session(&app.db, &token).await?;
+        crate::oidc::logout::end_session(&app, &token).await?;
     }
     let mut response = Redirect::to("/").into_response();
     response

@@ -91,6 +91,10 @@ pub fn router() -> Router<AppState> {
         .route("/oidc/authorize", get(crate::oidc::authorize::authorize))
         .route("/oidc/consent", post(crate::oidc::authorize::decide))
         .route("/oidc/token", post(crate::oidc::token::token))
+        .route(
+            "/oidc/logout",
+            get(crate::oidc::logout::logout).post(crate::oidc::logout::confirm),
+        )
         .route("/oidc/revoke", post(crate::oidc::token::revoke))
         .route("/oidc/introspect", post(crate::oidc::token::introspect))
         .route(

@@ -7,5 +7,6 @@ pub mod consents;
 pub mod discovery;
 pub mod jwt;
 pub mod keys;
+pub mod logout;
 pub mod store;
 pub mod token;

@@ -301,3 +301,33 @@ pub async fn revoke_client_tokens(
         .await?;
     Ok(done.rows_affected())
 }
+
+/// The services a browser session logged into: (client, sid, account).
+pub async fn session_clients(
+    db: &Db,
+    session_hash: &str,
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT client_id, sid, account_id FROM session_clients WHERE session_hash = $1",
+    )
+    .bind(session_hash)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("client_id")?,
+                r.try_get("sid")?,
+                r.try_get("account_id")?,
+            ))
+        })
+        .collect()
+}
+
+pub async fn forget_session_clients(tx: &mut Tx, session_hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM session_clients WHERE session_hash = $1")
+        .bind(session_hash)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

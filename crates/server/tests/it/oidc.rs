@@ -825,3 +825,89 @@ async fn revocation_introspection_and_withdrawn_consent_id_3_id_4() {
     );
     app.stop().await;
 }
+
+/// ID-3: RP-initiated logout with `id_token_hint` and a registered
+/// `post_logout_redirect_uri`; every service of the session gets a
+/// back-channel logout token with the session's `sid`.
+#[tokio::test]
+async fn rp_initiated_logout_ends_the_session_everywhere_id_3() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let (logout_uri, received) = receiver().await;
+    let new = identity::oidc::clients::NewClient {
+        name: "Service à l'écoute".into(),
+        redirect_uris: vec!["http://localhost:4000/cb".into()],
+        post_logout_redirect_uris: vec!["http://localhost:4000/au-revoir".into()],
+        backchannel_logout_uri: Some(logout_uri),
+        scopes: vec!["openid".into(), "email".into()],
+        ..Default::default()
+    };
+    let (id, secret) = identity::oidc::clients::create(&t.db, kernel::audit::Actor::Cli, &new)
+        .await
+        .unwrap()
+        .unwrap();
+    let secret = secret.unwrap();
+    let b = app.browser();
+    b.login(HELP_AGENT, PASSWORD).await;
+    let tokens = code_flow(&app, &b, &id, &secret, "http://localhost:4000/cb").await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let sid = identity::oidc::jwt::parse(id_token).unwrap().claims["sid"].clone();
+
+    // An unregistered post-logout URI is never followed.
+    let stranger = app.browser();
+    let page = stranger
+        .get("/oidc/logout?post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F")
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Vous êtes déconnecté"));
+
+    let done = b
+        .get(&format!(
+            "/oidc/logout?id_token_hint={id_token}&post_logout_redirect_uri={}&state=au-revoir-1",
+            kernel::web::auth::encode_component("http://localhost:4000/au-revoir")
+        ))
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(
+        done.location(),
+        "http://localhost:4000/au-revoir?state=au-revoir-1"
+    );
+    assert_eq!(
+        b.get("/compte").await.status,
+        StatusCode::SEE_OTHER,
+        "the platform session is over"
+    );
+    let deliverer = kernel::outbox::Deliverer::new(
+        t.db.clone(),
+        kernel::mail::MailConfig::new(None, "a@b.fr", tempfile::tempdir().unwrap().path()).unwrap(),
+    );
+    deliverer.run_once(10).await.unwrap();
+    let bodies = received.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1);
+    let logout =
+        identity::oidc::jwt::parse(bodies[0].strip_prefix("logout_token=").unwrap()).unwrap();
+    assert_eq!(logout.claims["sid"], sid, "the session's sid");
+
+    // Without a hint the user confirms before being signed out.
+    let c = app.browser();
+    c.login(COMMUNE_ADMIN, PASSWORD).await;
+    let ask = c.get(&format!("/oidc/logout?client_id={id}")).await;
+    assert!(ask.body.contains("Me déconnecter"), "{}", ask.body);
+    assert_eq!(
+        c.get("/compte").await.status,
+        StatusCode::OK,
+        "not signed out before confirming"
+    );
+    let marker = "name=\"request\" value=\"";
+    let start = ask.body.find(marker).unwrap() + marker.len();
+    let request = html_unescape(&ask.body[start..start + ask.body[start..].find('"').unwrap()]);
+    let confirmed = c
+        .post_form(
+            "/oidc/logout",
+            &[("csrf_token", &ask.csrf()), ("request", &request)],
+        )
+        .await;
+    assert!(confirmed.body.contains("Vous êtes déconnecté"));
+    assert_eq!(c.get("/compte").await.status, StatusCode::SEE_OTHER);
+    app.stop().await;
+}
