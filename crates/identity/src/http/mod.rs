@@ -2,6 +2,7 @@
 //! accounts and roles, the audit journal.
 
 mod accounts;
+mod clients;
 mod consents;
 mod inhabitants;
 mod journal;
@@ -35,6 +36,7 @@ pub const STAFF_PAGES: &[&str] = &[
     "/gestion/comptes/nouveau",
     "/gestion/comptes/{id}",
     "/gestion/journal",
+    "/gestion/clients",
 ];
 
 pub fn router() -> Router<AppState> {
@@ -91,6 +93,7 @@ pub fn router() -> Router<AppState> {
         .route("/oidc/authorize", get(crate::oidc::authorize::authorize))
         .route("/oidc/consent", post(crate::oidc::authorize::decide))
         .route("/oidc/token", post(crate::oidc::token::token))
+        .route("/gestion/clients", get(clients::list).post(clients::create))
         .route(
             "/oidc/logout",
             get(crate::oidc::logout::logout).post(crate::oidc::logout::confirm),

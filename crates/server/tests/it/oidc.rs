@@ -911,3 +911,53 @@ async fn rp_initiated_logout_ends_the_session_everywhere_id_3() {
     assert_eq!(c.get("/compte").await.status, StatusCode::SEE_OTHER);
     app.stop().await;
 }
+
+/// ID-3: the metropolis's administrators register services from the staff
+/// pages; the secret is shown once; communes' staff cannot.
+#[tokio::test]
+async fn staff_register_clients_from_the_back_office_id_3() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let admin = app.browser();
+    admin.login(METROPOLIS_ADMIN, PASSWORD).await;
+    let page = admin.get("/gestion/clients").await;
+    assert!(page.body.contains("toodego") && page.body.contains("laclasse"));
+    let bad = admin
+        .post_form(
+            "/gestion/clients",
+            &[
+                ("csrf_token", &page.csrf()),
+                ("name", "Mauvais"),
+                ("redirect_uris", "http://evil.example/cb"),
+                ("scope", "openid"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("Rien n&#39;a été créé") || bad.body.contains("Rien n'a été créé"));
+    let ok = admin
+        .post_form(
+            "/gestion/clients",
+            &[
+                ("csrf_token", &page.csrf()),
+                ("name", "Démarches"),
+                ("redirect_uris", "https://demarches.example/cb"),
+                ("scope", "openid email"),
+                ("id_token_alg", "ES256"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+    assert!(ok.body.contains("Secret, affiché une seule fois"));
+    let all = identity::oidc::clients::all(&t.db).await.unwrap();
+    let created = all.iter().find(|c| c.name == "Démarches").unwrap();
+    assert_eq!(created.id_token_alg, "ES256");
+    assert!(created.secret_sha256.is_some());
+    let commune = app.browser();
+    commune.login(COMMUNE_ADMIN, PASSWORD).await;
+    assert_eq!(
+        commune.get("/gestion/clients").await.status,
+        StatusCode::FORBIDDEN
+    );
+    app.stop().await;
+}
