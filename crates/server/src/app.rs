@@ -91,6 +91,10 @@ pub fn daily_jobs() -> Vec<kernel::jobs::DailyJob> {
     vec![
         (agreements::jobs::JOB, agreements::jobs::daily_job),
         (agreements::billing::JOB, agreements::billing::june_job),
+        (
+            identity::store::rights::JOB,
+            identity::store::rights::daily_job,
+        ),
     ]
 }
 

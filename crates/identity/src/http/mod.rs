@@ -7,6 +7,7 @@ mod consents;
 mod inhabitants;
 mod journal;
 mod login;
+mod rights;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -27,6 +28,7 @@ pub const ACCOUNT_PAGES: &[&str] = &[
     "/compte/identite",
     "/compte/mot-de-passe",
     "/compte/consentements",
+    "/compte/donnees",
 ];
 
 /// Staff pages reachable by GET, for the route walk and the page list.
@@ -60,6 +62,9 @@ pub fn router() -> Router<AppState> {
             get(inhabitants::reset_form).post(inhabitants::reset),
         )
         .route("/compte", get(inhabitants::account))
+        .route("/compte/donnees", get(rights::page))
+        .route("/compte/donnees/export", get(rights::export))
+        .route("/compte/donnees/suppression", post(rights::delete))
         .route("/compte/consentements", get(consents::page))
         .route("/compte/consentements/retrait", post(consents::revoke))
         .route("/compte/consentements/{id}/recu", get(consents::receipt))

@@ -1,6 +1,7 @@
 //! Accounts, roles and sessions. One SQL path for both databases.
 
 mod inhabitants;
+pub mod rights;
 
 pub use inhabitants::*;
 

@@ -961,3 +961,182 @@ async fn staff_register_clients_from_the_back_office_id_3() {
     );
     app.stop().await;
 }
+
+/// ID-8: the export holds the sheet, consents, sessions and journal entries;
+/// deleting needs the password, ends consents, revokes tokens, erases the
+/// personal data and leaves a tombstone; inactive inhabitants are warned at
+/// 730 days and deleted at 760.
+#[tokio::test]
+async fn export_and_deletion_of_an_account_id_8() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let email = identity::domain::EmailAddress::parse("partant@exemple.fr").unwrap();
+        let hash = kernel::password::hash_blocking("une phrase de passe");
+        let fields = [(
+            identity::domain::sheet::Field::FamilyName,
+            "Départ".to_string(),
+        )];
+        let id = identity::store::create_inhabitant(&t.db, &email, &hash, true, &fields)
+            .await
+            .unwrap()
+            .unwrap();
+        let b = app.browser();
+        b.login("partant@exemple.fr", "une phrase de passe").await;
+        let tokens = code_flow(&app, &b, CLIENT, SECRET, REDIRECT).await;
+        let export = b
+            .client
+            .get(app.url("/compte/donnees/export"))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            export.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .contains("attachment")
+        );
+        let data: serde_json::Value = export.json().await.unwrap();
+        assert_eq!(data["account"]["email"], "partant@exemple.fr");
+        assert_eq!(data["identity_sheet"][0]["value"], "Départ");
+        assert_eq!(data["consents"][0]["event"], "given");
+        assert!(!data["sessions"].as_array().unwrap().is_empty());
+        assert!(
+            data["journal_entries_about_me"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["action"] == "login.success")
+        );
+
+        let page = b.get("/compte/donnees").await;
+        let wrong = b
+            .post_form(
+                "/compte/donnees/suppression",
+                &[
+                    ("csrf_token", &page.csrf()),
+                    ("password", "pas le bon"),
+                    ("confirm", "oui"),
+                ],
+            )
+            .await;
+        assert!(
+            wrong.body.contains("n&#39;a pas été supprimé")
+                || wrong.body.contains("n'a pas été supprimé"),
+            "{}",
+            wrong.body
+        );
+        let gone = b
+            .post_form(
+                "/compte/donnees/suppression",
+                &[
+                    ("csrf_token", &page.csrf()),
+                    ("password", "une phrase de passe"),
+                    ("confirm", "oui"),
+                ],
+            )
+            .await;
+        assert_eq!(gone.status, StatusCode::SEE_OTHER);
+        assert!(
+            identity::store::account_by_email(&t.db, &email)
+                .await
+                .unwrap()
+                .is_none(),
+            "{}: the address is gone",
+            t.name
+        );
+        assert!(identity::store::sheet(&t.db, id).await.unwrap().is_empty());
+        assert_eq!(
+            identity::oidc::consents::latest(&t.db, id, CLIENT)
+                .await
+                .unwrap()
+                .unwrap()
+                .event,
+            "ended_by_deletion"
+        );
+        let refresh = token_request(
+            &app,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ],
+            Some((CLIENT, SECRET)),
+        )
+        .await;
+        assert_eq!(refresh.1["error"], "invalid_grant");
+        let journal = kernel::audit::latest(&t.db, None, 5).await.unwrap();
+        assert!(
+            journal
+                .iter()
+                .any(|e| e.action == "account.deleted" && e.target == format!("account:{id}")),
+            "the tombstone"
+        );
+        assert!(kernel::audit::verify(&t.db).await.unwrap().is_ok());
+
+        // Inactivity: one idle for 731 days is warned, one for 761 deleted.
+        let make = |mail: &'static str| {
+            let db = t.db.clone();
+            async move {
+                let e = identity::domain::EmailAddress::parse(mail).unwrap();
+                identity::store::create_inhabitant(&db, &e, "x", true, &[])
+                    .await
+                    .unwrap()
+                    .unwrap()
+            }
+        };
+        let (idle, gone_idle) = (
+            make("dormeur@exemple.fr").await,
+            make("absent@exemple.fr").await,
+        );
+        let day = 24 * 3600 * 1000_i64;
+        let now = kernel::clock::now_ms();
+        for (account, days) in [(idle, 731), (gone_idle, 761)] {
+            sqlx::query("UPDATE accounts SET last_login_at = $1 WHERE id = $2")
+                .bind(now - days * day)
+                .bind(account)
+                .execute(t.db.pool())
+                .await
+                .unwrap();
+        }
+        let today = kernel::clock::today();
+        assert_eq!(
+            identity::store::rights::daily(&t.db, today).await.unwrap(),
+            Some((1, 1)),
+            "{}",
+            t.name
+        );
+        assert_eq!(
+            identity::store::rights::daily(&t.db, today).await.unwrap(),
+            None,
+            "once a day"
+        );
+        assert!(
+            identity::store::account_by_email(
+                &t.db,
+                &identity::domain::EmailAddress::parse("absent@exemple.fr").unwrap()
+            )
+            .await
+            .unwrap()
+            .is_none()
+        );
+        assert!(
+            identity::store::account_by_email(
+                &t.db,
+                &identity::domain::EmailAddress::parse("dormeur@exemple.fr").unwrap()
+            )
+            .await
+            .unwrap()
+            .is_some()
+        );
+        let warnings: i64 = sqlx::Row::get(
+            &sqlx::query(
+                "SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'inactive-warning:%'",
+            )
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap(),
+            0,
+        );
+        assert_eq!(warnings, 1);
+        app.stop().await;
+    }
+}
