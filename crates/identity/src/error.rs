@@ -13,6 +13,9 @@ pub enum Error {
     Invalid(Msg),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// A sealed secret that does not open, or no random source: a server fault.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
 }
 
 impl IntoResponse for Error {
@@ -22,6 +25,7 @@ impl IntoResponse for Error {
             Error::Forbidden => ErrorPage::forbidden().into_response(),
             Error::Invalid(msg) => ErrorPage::bad_request(msg).into_response(),
             Error::Database(e) => ErrorPage::internal(e).into_response(),
+            Error::Internal(e) => ErrorPage::internal(e).into_response(),
         }
     }
 }

@@ -192,6 +192,15 @@ pub enum AdminCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// ID-7: remove a staff member's second factor (lost phone and recovery
+    /// codes); they enrol again at their next sign-in.
+    #[command(name = "reset-2fa")]
+    ResetSecondFactor {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -301,6 +310,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             password_stdin,
             db,
         }) => admin_create(&email, &name, password_stdin, &db).await,
+        Command::Admin(AdminCommand::ResetSecondFactor { email, db }) => {
+            let address =
+                identity::domain::EmailAddress::parse(&email).map_err(anyhow::Error::msg)?;
+            let db = db.open().await?;
+            let Some(account) = identity::store::account_by_email(&db, &address).await? else {
+                eprintln!("no account with the address {email}");
+                return Ok(ExitCode::FAILURE);
+            };
+            identity::store::second_factor::reset(&db, Actor::Cli, account.id).await?;
+            println!("second factor removed for {email}; they enrol again at their next sign-in");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::User(UserCommand::Create {
             email,
             password_stdin,

@@ -19,6 +19,10 @@ pub const COMMUNES_CSV: &[u8] = include_bytes!("../../../data/metropole-lyon-com
 /// The commune whose staff the demo accounts belong to.
 pub const DEMO_COMMUNE: &str = "69266"; // Villeurbanne
 
+/// ID-7: the demo staff accounts' TOTP secret (20 bytes), printed at start
+/// in base32 so that a person can add it to an authenticator app.
+pub const DEMO_TOTP_SECRET: &[u8; 20] = b"mutualis-demo-totp!!";
+
 /// Demo password of every demo account (printed at start; demo only).
 pub const DEMO_PASSWORD: &str = "demo-mutualis-2026";
 
@@ -146,13 +150,24 @@ pub async fn seed(app: &AppState) -> anyhow::Result<Vec<DemoAccount>> {
             if hash.is_none() {
                 hash = Some(app.hasher.hash(DEMO_PASSWORD.to_string()).await);
             }
-            identity::store::create_account(
+            let id = identity::store::create_account(
                 db,
                 Actor::System,
                 &address,
                 name,
                 hash.as_deref(),
                 Some((*role, org_id)),
+            )
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("demo account {email} could not be created"))?;
+            // ID-7: staff need a second factor; the demo enrols them with one
+            // printed key so a visitor can sign in with any TOTP app.
+            identity::store::second_factor::set_secret(
+                db,
+                &app.master_key,
+                id,
+                DEMO_TOTP_SECRET,
+                true,
             )
             .await?;
         }
@@ -366,7 +381,10 @@ pub fn print_accounts(accounts: &[DemoAccount], public_url: &str) {
     for (id, _, secret) in DEMO_CLIENTS {
         println!("  client {id:<10} secret {secret}  redirect http://localhost:3000/{id}/callback");
     }
-    println!("Demo accounts (password for all: {DEMO_PASSWORD}):");
+    println!(
+        "Demo accounts (password for all: {DEMO_PASSWORD}; staff second factor: TOTP key {}):",
+        identity::domain::totp::base32(DEMO_TOTP_SECRET)
+    );
     for a in accounts {
         println!("  {:<32} {:<18} {}", a.email, a.role.code(), a.organisation);
     }

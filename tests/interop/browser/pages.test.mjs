@@ -20,6 +20,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -38,6 +39,7 @@ const CHROMIUM_ARGS = [
 const IN_CI = /^(1|true|yes)$/i.test(process.env.CI || '');
 
 const DEMO_PASSWORD = 'demo-mutualis-2026';
+const DEMO_TOTP_SECRET = Buffer.from('mutualis-demo-totp!!');
 const METROPOLIS_ADMIN = 'admin@metropole.demo';
 const COMMUNE_ADMIN = 'admin@villeurbanne.demo';
 const DEMO_INSEE = '69266'; // Villeurbanne
@@ -276,6 +278,41 @@ async function login(page, server, email) {
   const logout = page.getByRole('button', { name: 'Se déconnecter' });
   const ok = await logout.isVisible();
   assert.ok(ok, `login as ${email} failed: no visible "Se déconnecter" button on ${page.url()}`);
+  await passSecondFactor(page, server);
+}
+
+/** RFC 6238 TOTP (HMAC-SHA1, 6 digits, 30 s) of the demo staff key at `step`. */
+function totp(step) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac('sha1', DEMO_TOTP_SECRET).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return String(value).padStart(6, '0');
+}
+
+/** ID-7: staff confirm the second factor at the first back-office page; the page is audited too. */
+async function passSecondFactor(page, server) {
+  await page.goto(`${server.base}/gestion`);
+  if (pathname(page.url()) !== '/gestion/2fa') return;
+  assert.deepEqual(await runAxe(page), [], 'the second-factor page should pass axe');
+  const now = Math.floor(Date.now() / 1000 / 30);
+  // A code serves once: a second sign-in of the same account within 30 s
+  // takes the next step's code (accepted by the ±1 step window), after the
+  // one-second back-off the refused code started.
+  for (const [attempt, step] of [now, now + 1].entries()) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, 1100));
+    const form = page.locator('form[action="/gestion/2fa"]');
+    await form.locator('input[name="code"]').fill(totp(step));
+    await Promise.all([
+      page.waitForEvent('framenavigated', { timeout: 15_000 }),
+      form.getByRole('button', { name: 'Valider' }).click(),
+    ]);
+    await page.waitForLoadState('load');
+    if (pathname(page.url()) !== '/gestion/2fa') return;
+    if (attempt > 0) assert.deepEqual(await runAxe(page), [], 'the refused-code page should pass axe');
+  }
+  assert.fail(`the demo second factor was refused (${page.url()})`);
 }
 
 async function logout(page, server) {

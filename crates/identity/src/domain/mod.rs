@@ -3,6 +3,7 @@
 pub mod password;
 pub mod sheet;
 pub mod throttle;
+pub mod totp;
 
 use std::fmt;
 

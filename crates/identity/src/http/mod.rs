@@ -8,6 +8,7 @@ mod inhabitants;
 mod journal;
 mod login;
 mod rights;
+mod second_factor;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -90,6 +91,10 @@ pub fn router() -> Router<AppState> {
             post(accounts::revoke),
         )
         .route("/gestion/journal", get(journal::page))
+        .route(
+            "/gestion/2fa",
+            get(second_factor::form).post(second_factor::submit),
+        )
         .route(
             "/.well-known/openid-configuration",
             get(crate::oidc::discovery::configuration),

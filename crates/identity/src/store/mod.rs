@@ -2,6 +2,7 @@
 
 mod inhabitants;
 pub mod rights;
+pub mod second_factor;
 
 pub use inhabitants::*;
 
@@ -300,7 +301,7 @@ pub async fn open_session(db: &Db, account_id: i64) -> Result<String, sqlx::Erro
 /// The person behind a session token, if the session is live.
 pub async fn viewer(db: &Db, token: &str) -> Result<Option<Viewer>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT a.id, a.email, a.display_name FROM sessions s JOIN accounts a ON a.id = s.account_id \
+        "SELECT a.id, a.email, a.display_name, s.second_factor_at FROM sessions s JOIN accounts a ON a.id = s.account_id \
          WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND a.disabled = 0",
     )
     .bind(random::sha256_hex(token))
@@ -316,6 +317,7 @@ pub async fn viewer(db: &Db, token: &str) -> Result<Option<Viewer>, sqlx::Error>
         email: row.try_get("email")?,
         display_name: row.try_get("display_name")?,
         grants: grants(db, account_id).await?,
+        second_factor: row.try_get::<Option<i64>, _>("second_factor_at")?.is_some(),
     }))
 }
 

@@ -90,6 +90,8 @@ pub struct Viewer {
     pub email: String,
     pub display_name: String,
     pub grants: Vec<Grant>,
+    /// ID-7: this session passed the second factor.
+    pub second_factor: bool,
 }
 
 /// The organisations whose data a staff member may read.
@@ -164,6 +166,8 @@ impl Staff {
 pub enum StaffRejection {
     /// Not logged in: to the login page, coming back afterwards.
     Login(String),
+    /// ID-7: staff pages need the second factor first.
+    SecondFactor(String),
     /// Not logged in, on the JSON API: 401.
     Unauthenticated,
     Forbidden,
@@ -175,6 +179,9 @@ impl IntoResponse for StaffRejection {
             StaffRejection::Login(back) => {
                 let target = format!("/connexion?retour={}", encode_component(&back));
                 Redirect::to(&target).into_response()
+            }
+            StaffRejection::SecondFactor(back) => {
+                Redirect::to(&format!("/gestion/2fa?retour={}", encode_component(&back))).into_response()
             }
             StaffRejection::Unauthenticated => (
                 axum::http::StatusCode::UNAUTHORIZED,
@@ -217,6 +224,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Staff {
             None if parts.uri.path().starts_with("/api/") => Err(StaffRejection::Unauthenticated),
             None => Err(StaffRejection::Login(back)),
             Some(v) if v.grants.is_empty() => Err(StaffRejection::Forbidden),
+            Some(v) if !v.second_factor && parts.uri.path().starts_with("/api/") => {
+                Err(StaffRejection::Forbidden)
+            }
+            Some(v) if !v.second_factor => Err(StaffRejection::SecondFactor(back)),
             Some(v) => Ok(Staff {
                 scope: v.scope(),
                 viewer: v.clone(),
@@ -270,6 +281,7 @@ mod tests {
                 grant(7, false, Role::HelpAgent),
                 grant(7, false, Role::Referent),
             ],
+            second_factor: true,
         };
         assert_eq!(v.scope(), Scope::Organisations(vec![7]));
         assert!(v.scope().allows(7));
@@ -283,6 +295,7 @@ mod tests {
             email: "a@b.fr".into(),
             display_name: String::new(),
             grants: vec![grant(1, true, Role::Finance)],
+            second_factor: true,
         };
         assert_eq!(v.scope(), Scope::All);
     }

@@ -9,7 +9,12 @@ use sqlx::Row;
 use crate::support::binary;
 
 /// Runs `mutualis ARGS` against `t`'s database.
-fn run(t: &TestDb, data_dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+pub(crate) fn run(
+    t: &TestDb,
+    data_dir: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
     let mut cmd = Command::new(binary());
     cmd.args(args)
         .env("MUTUALIS_DATA_DIR", data_dir)

@@ -45,6 +45,8 @@ async fn staff_log_in_and_out_through_the_form_id_1() {
         );
         assert!(!cookie.contains("Secure"), "plain http: no Secure flag");
         let session_value = cookie.split(';').next().unwrap().to_string();
+        // ID-7: then the second factor.
+        b.pass_second_factor(server::demo::DEMO_TOTP_SECRET).await;
 
         let communes = b.get("/gestion/communes").await;
         assert_eq!(communes.status, StatusCode::OK);
@@ -579,7 +581,21 @@ async fn staff_accounts_are_created_with_a_password_shown_once() {
     let start = created.body.find("<code>").unwrap() + 6;
     let password = &created.body[start..created.body[start..].find("</code>").unwrap() + start];
     let newcomer = app.browser();
-    newcomer.login("nouveau@villeurbanne.demo", password).await;
+    newcomer
+        .sign_in("nouveau@villeurbanne.demo", password)
+        .await;
+    // ID-7: no back-office page before a second factor is enrolled.
+    let gate = newcomer.get("/gestion/communes/69266").await;
+    assert_eq!(gate.status, StatusCode::SEE_OTHER);
+    assert!(
+        gate.location().starts_with("/gestion/2fa"),
+        "{}",
+        gate.location()
+    );
+    let enrol = newcomer.get(gate.location()).await;
+    assert!(enrol.body.contains("<svg"), "a QR code is shown");
+    let secret = manual_key(&enrol.body);
+    newcomer.pass_second_factor(&secret).await;
     assert_eq!(
         newcomer.get("/gestion/communes/69266").await.status,
         StatusCode::OK

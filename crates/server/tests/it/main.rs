@@ -5,4 +5,5 @@ mod cli;
 mod http;
 mod nodes;
 mod oidc;
+mod second_factor;
 mod support;
