@@ -18,23 +18,16 @@
 //   g. client_credentials;
 //   h. client_secret_post;
 //   i. RP-initiated logout (end_session_endpoint).
-// The callback and post-logout URIs are on another loopback port where nothing
-// listens: Chromium's navigations to them are intercepted (page.route), as a
-// relying party's web server would receive them.
+// The callback and post-logout URIs are served by a small HTTP server of the
+// test on another loopback port (the relying party's web site).
 //
-// Two groups of browser contexts:
-//   - "protocol" contexts (a–i) run with Playwright's bypassCSP, so that the
-//     protocol is tested even while the platform's Content-Security-Policy
-//     blocks the browser (see below);
-//   - "CSP in force" contexts: the same journeys as a person's browser makes
-//     them, with the platform's real Content-Security-Policy. The platform sends
-//     `form-action 'self'` on its pages; browsers apply form-action to the
-//     redirects that follow a form submission (HTML Living Standard, "populating
-//     a navigation params by fetching": the CSP navigation check runs on every
-//     redirect; CSP Level 3 §6.4.2 form-action), so a consent form, a login form
-//     or a logout confirmation form whose answer is a redirect to a relying party
-//     on another origin is blocked. Those tests expect the correct behaviour
-//     (the browser arrives at the relying party).
+// Every browser context runs with the platform's real Content-Security-Policy,
+// as a person's Chromium does. Chromium (Safari too) applies `form-action` to
+// every redirect that follows a form submission (w3c/webappsec-csp issue 8), so
+// the login, consent and logout-confirmation pages allow the relying party's
+// registered origin as a form target; the last group of tests pins those three
+// journeys (RFC 6749 §4.1.2, OpenID Connect Core §3.1.2.5, RP-Initiated Logout
+// §3).
 //
 // Environment:
 //   MUTUALIS_BIN      the binary (default $HOME/.cache/mutualis-target/debug/mutualis)
@@ -48,6 +41,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -143,6 +137,21 @@ class Server {
     return this.output.split('\n').slice(-lines).join('\n');
   }
 
+  /** The last requests of the (JSON) log: "METHOD path → status". */
+  requests(count) {
+    const lines = [];
+    for (const line of this.output.split('\n')) {
+      try {
+        const e = JSON.parse(line);
+        if (e.span?.path && e.fields?.status !== undefined) lines.push(`${e.span.method} ${e.span.path} → ${e.fields.status}`);
+        else if (e.level === 'WARN' || e.level === 'ERROR') lines.push(`${e.level} ${e.fields?.message || line}`);
+      } catch {
+        if (line.trim()) lines.push(line.slice(0, 300));
+      }
+    }
+    return lines.slice(-count);
+  }
+
   async prepare() {
     this.dataDir = mkdtempSync(path.join(os.tmpdir(), 'mutualis-oidc-'));
     this.port = await freePort();
@@ -226,29 +235,49 @@ class Server {
 
 // ---------------------------------------------------------------- helpers
 
-/** The relying party's web origin: a loopback port where nothing listens. */
+/**
+ * The relying parties' web site: a small HTTP server on another loopback
+ * port, which receives the browser at the redirect URIs (as a relying party's
+ * web server would) and answers a plain page.
+ */
 class RelyingPartySite {
-  constructor(port) {
-    this.origin = `http://127.0.0.1:${port}`;
+  static PATHS = ['/cb', '/apres-deconnexion'];
+
+  constructor() {
+    this.waiters = [];
+    this.server = http.createServer((req, res) => {
+      const url = new URL(req.url, this.origin);
+      if (req.method === 'GET' && RelyingPartySite.PATHS.includes(url.pathname)) {
+        for (const w of this.waiters.splice(0)) w(url.href);
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('relying party reached');
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('not found');
+      }
+    });
+  }
+
+  async start() {
+    await new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(0, '127.0.0.1', resolve);
+    });
+    this.origin = `http://127.0.0.1:${this.server.address().port}`;
+  }
+
+  async stop() {
+    this.server.closeAllConnections?.();
+    await new Promise((resolve) => this.server.close(() => resolve()));
   }
 
   uri(p) {
     return `${this.origin}${p}`;
   }
 
-  /**
-   * Intercepts the browser's navigations to this origin; resolves with the
-   * first URL the browser was sent to (a relying party's web server would
-   * receive exactly that request).
-   */
-  async intercept(page) {
-    let resolve;
-    const arrived = new Promise((r) => { resolve = r; });
-    await page.route(`${this.origin}/**`, async (route) => {
-      resolve(route.request().url());
-      await route.fulfill({ status: 200, contentType: 'text/plain; charset=utf-8', body: 'relying party reached' });
-    });
-    return arrived;
+  /** Resolves with the URL of the next request at a redirect URI. */
+  nextArrival() {
+    return new Promise((resolve) => { this.waiters.push(resolve); });
   }
 }
 
@@ -279,27 +308,41 @@ async function pageSummary(page) {
 async function browse(context, startUrl, { what, allowSteps = ['login', 'consent', 'logout-confirm'] } = {}) {
   const page = await context.newPage();
   const consoleMessages = watchConsole(page);
-  const arrivedPromise = rp.intercept(page);
+  const arrivedPromise = rp.nextArrival();
   let arrived = null;
   arrivedPromise.then((u) => { arrived = u; });
   const steps = [];
   const fail = async (why) => {
     assert.fail(`${what}: ${why}\n  steps so far: ${steps.join(' → ') || '(none)'}\n  browser at: ${await pageSummary(page)}`
       + `${consoleMessages.length ? `\n  browser console:\n    ${consoleMessages.join('\n    ')}` : ''}`
-      + `\n  server log (last lines):\n    ${server.tail(8).replace(/\n/g, '\n    ')}`);
+      + `\n  server's last requests:\n    ${server.requests(8).join('\n    ')}`);
   };
-  // Waits for the navigation a click starts; resolves early if the relying
-  // party is reached.
+  // Clicks, then waits until the browser reaches the relying party or loads
+  // another platform page; fails at once on a Content-Security-Policy
+  // violation (the browser then stays on the page).
   const act = async (step, click) => {
     steps.push(step);
     const before = page.url();
-    const navigated = page.waitForURL((u) => u.href !== before, { timeout: STEP_TIMEOUT_MS, waitUntil: 'load' })
-      .then(() => true, () => false);
+    const seen = consoleMessages.length;
     await click();
-    const moved = await Promise.race([navigated, arrivedPromise.then(() => true)]);
-    if (!moved && !arrived) {
-      await fail(`the browser did not leave the page within ${STEP_TIMEOUT_MS} ms after the step "${step}"`);
+    const deadline = Date.now() + STEP_TIMEOUT_MS;
+    while (!arrived && Date.now() < deadline) {
+      if (page.url() !== before) {
+        if (page.url().startsWith('chrome-error:')) {
+          await Promise.race([arrivedPromise, sleep(1000)]);
+          if (!arrived) await fail(`after the step "${step}" the browser shows a network error page`);
+        } else if (page.url().startsWith(rp.origin)) await Promise.race([arrivedPromise, sleep(2000)]);
+        else await page.waitForLoadState('load').catch(() => {});
+        return;
+      }
+      if (consoleMessages.slice(seen).some((m) => /Content Security Policy/i.test(m))) {
+        await sleep(300); // let a concurrent navigation (if any) show itself
+        if (arrived || page.url() !== before) continue;
+        await fail(`after the step "${step}" the browser refused to follow the platform's answer (Content-Security-Policy)`);
+      }
+      await sleep(50);
     }
+    if (!arrived) await fail(`the browser did not leave the page within ${STEP_TIMEOUT_MS} ms after the step "${step}"`);
   };
   try {
     await page.goto(startUrl, { waitUntil: 'load' }).catch((e) => {
@@ -412,9 +455,8 @@ describe('Mutualis as an OpenID Provider, driven by openid-client in headless Ch
     return oidc.discovery(new URL(server.base), c.client_id, metadata, clientAuth, { execute: execute() });
   };
 
-  const newContext = async ({ csp = false } = {}) => {
-    // bypassCSP: see the header comment; the "CSP in force" tests cover it.
-    const context = await browser.newContext({ bypassCSP: !csp, locale: 'fr-FR' });
+  const newContext = async () => {
+    const context = await browser.newContext({ locale: 'fr-FR' });
     contexts.push(context);
     return context;
   };
@@ -459,7 +501,8 @@ describe('Mutualis as an OpenID Provider, driven by openid-client in headless Ch
     process.once('SIGTERM', onSignal);
 
     await server.prepare();
-    rp = new RelyingPartySite(await freePort());
+    rp = new RelyingPartySite();
+    await rp.start();
 
     // The relying parties, registered before the server starts.
     const create = (name, extra) => {
@@ -500,6 +543,7 @@ describe('Mutualis as an OpenID Provider, driven by openid-client in headless Ch
       if (browser) await browser.close();
     } finally {
       await server.stop();
+      if (rp?.origin) await rp.stop();
       process.off('exit', onExit);
     }
   });
@@ -743,7 +787,7 @@ describe('Mutualis as an OpenID Provider, driven by openid-client in headless Ch
   describe('the same journeys with the platform\'s Content-Security-Policy in force (a person\'s browser)', () => {
     test('first sign-in: login form, consent form, then the browser reaches the relying party', { timeout: TEST_TIMEOUT_MS }, async () => {
       const config = await configFor('strict');
-      const context = await newContext({ csp: true });
+      const context = await newContext();
       const { tokens, steps } = await codeFlow(context, config, {
         redirectUri: rp.uri('/cb'), scope: 'openid profile email', what: 'first sign-in with CSP in force',
       });
@@ -754,7 +798,7 @@ describe('Mutualis as an OpenID Provider, driven by openid-client in headless Ch
     test('sign-in to a service already consented: the login form\'s answer leads to the relying party', { timeout: TEST_TIMEOUT_MS }, async () => {
       const config = await configFor('basic');
       // Consent for this client is recorded by test b (server side, per person).
-      const context = await newContext({ csp: true });
+      const context = await newContext();
       const { tokens, steps } = await codeFlow(context, config, {
         redirectUri: rp.uri('/cb'), scope: 'openid email', what: 'sign-in (consent remembered) with CSP in force',
       });
@@ -764,7 +808,7 @@ describe('Mutualis as an OpenID Provider, driven by openid-client in headless Ch
 
     test('logout confirmation form (no id_token_hint): the browser reaches the post-logout redirect URI', { timeout: TEST_TIMEOUT_MS }, async () => {
       const config = await configFor('basic');
-      const context = await newContext({ csp: true });
+      const context = await newContext();
       await platformLogin(context, server);
       assert.equal((await platformGet(context, server, '/compte')).status, 200, 'signed in: /compte is shown');
       const state = oidc.randomState();

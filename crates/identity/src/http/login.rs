@@ -31,14 +31,29 @@ pub struct LoginQuery {
     retour: Option<String>,
 }
 
-pub async fn form(ctx: PageContext, Query(q): Query<LoginQuery>) -> LoginPage {
-    LoginPage {
+pub async fn form(
+    State(app): State<AppState>,
+    ctx: PageContext,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let retour = safe_return_path(q.retour.as_deref());
+    let page = LoginPage {
         ctx,
         email: String::new(),
-        retour: safe_return_path(q.retour.as_deref()),
+        retour: retour.clone(),
         error: None,
         wait: None,
+    };
+    with_form_target(&app, &retour, page.into_response()).await
+}
+
+/// Signing in on the way to a service may send the browser straight on to
+/// it (consent already given): its origin is then allowed as a form target.
+async fn with_form_target(app: &AppState, retour: &str, mut response: Response) -> Response {
+    if let Some(target) = crate::oidc::authorize::redirect_target(app, retour).await {
+        kernel::web::headers::allow_form_target(&mut response, &target);
     }
+    response
 }
 
 #[derive(Deserialize, Default)]
@@ -56,10 +71,21 @@ pub struct LoginForm {
 pub async fn submit(
     State(app): State<AppState>,
     ctx: PageContext,
-    ClientAddress(address): ClientAddress,
+    client: ClientAddress,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, Error> {
     let retour = safe_return_path(f.retour.as_deref());
+    let response = check_password(&app, ctx, client, f, retour.clone()).await?;
+    Ok(with_form_target(&app, &retour, response).await)
+}
+
+async fn check_password(
+    app: &AppState,
+    ctx: PageContext,
+    ClientAddress(address): ClientAddress,
+    f: LoginForm,
+    retour: String,
+) -> Result<Response, Error> {
     let Ok(email) = EmailAddress::parse(&f.email) else {
         let page = LoginPage {
             ctx,

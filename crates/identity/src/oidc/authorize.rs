@@ -7,7 +7,7 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use kernel::web::{ErrorPage, Msg, PageContext, Viewer, auth::encode_component};
+use kernel::web::{ErrorPage, Msg, PageContext, Viewer, auth::encode_component, headers};
 use kernel::{AppState, clock, random};
 use serde::Deserialize;
 
@@ -443,7 +443,17 @@ async fn consent_page(
         claims,
         request: req.query(),
     };
-    (StatusCode::OK, page).into_response()
+    let mut response = (StatusCode::OK, page).into_response();
+    headers::allow_form_target(&mut response, &checked.redirect_uri);
+    response
+}
+
+/// The service's redirect URI when `retour` (a page's return path) is a
+/// valid authorization request: the login page's form may end up there.
+pub async fn redirect_target(app: &AppState, retour: &str) -> Option<String> {
+    let query = retour.strip_prefix("/oidc/authorize?")?;
+    let req: AuthRequest = serde_urlencoded::from_str(query).ok()?;
+    check(app, &req).await.ok().map(|c| c.redirect_uri)
 }
 
 /// The consent form: `decision` (`allow`/`deny`), the ticked claims, and the

@@ -175,13 +175,18 @@ pub async fn logout(
         ),
     ])
     .unwrap_or_default();
-    LogoutPage {
+    let target = after(&req, client.as_ref());
+    let mut response = LogoutPage {
         ctx,
         done: false,
         client_name: client.map(|c| c.name),
         request: query,
     }
-    .into_response()
+    .into_response();
+    if let Some(target) = target {
+        kernel::web::headers::allow_form_target(&mut response, &target);
+    }
+    response
 }
 
 /// POST /oidc/logout: the confirmation.

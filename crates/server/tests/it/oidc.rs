@@ -202,8 +202,25 @@ async fn the_code_flow_with_consent_tokens_and_userinfo_id_3_id_4() {
             "{}",
             first.location()
         );
+        // The login page on the way to a service allows that service's origin
+        // as a form target (Chromium applies form-action to the redirects
+        // after a form); any other login page allows only itself.
+        let csp = |p: &Page| {
+            p.headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        let login = b.get(first.location()).await;
+        assert!(
+            csp(&login).contains("form-action 'self' http://localhost:3000;"),
+            "{}",
+            csp(&login)
+        );
+        assert!(csp(&b.get("/connexion?retour=/compte").await).contains("form-action 'self';"));
         b.login("usager@exemple.fr", "une phrase de passe").await;
         let consent = b.get(&authorize_path(&challenge, "")).await;
+        assert!(csp(&consent).contains("form-action 'self' http://localhost:3000;"));
         assert_eq!(
             consent.status,
             StatusCode::OK,
