@@ -134,7 +134,7 @@ async fn check_password(
             let mut response = Redirect::to(&retour).into_response();
             response
                 .headers_mut()
-                .append(session::SET_COOKIE, session::set_cookie(&app, &token));
+                .append(session::SET_COOKIE, session::set_cookie(app, &token));
             Ok(response)
         }
         _ => {
