@@ -209,6 +209,58 @@ pub async fn revoke(
     Ok(true)
 }
 
+/// ID-4: consents past their lifetime get an `expired` record (method
+/// `expiry`) and the service's tokens for that user are revoked, so that the
+/// history says when each consent ended. The service asks again at the next
+/// sign-in. Returns how many consents expired; running it again does nothing.
+pub async fn expire_due(db: &Db, now: i64) -> Result<usize, sqlx::Error> {
+    let due = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM consent_records c WHERE event IN ('given', 'changed')          AND expires_at <= $1 AND id = (SELECT MAX(id) FROM consent_records l          WHERE l.account_id = c.account_id AND l.client_id = c.client_id)"
+    )))
+    .bind(now)
+    .fetch_all(db.pool())
+    .await?;
+    let mut expired = 0;
+    for row in &due {
+        let c = record(row)?;
+        // One transaction per consent; the latest-record check inside it
+        // keeps a decision the user just made from being expired.
+        let mut tx = db.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO consent_records (account_id, client_id, event, method, claims, purpose, notice_version, at, expires_at) \
+             SELECT $1, $2, 'expired', 'expiry', $3, $4, $5, $6, NULL \
+             WHERE (SELECT MAX(id) FROM consent_records WHERE account_id = $1 AND client_id = $2) = $7",
+        )
+        .bind(c.account_id)
+        .bind(&c.client_id)
+        .bind(json!({ "asked": c.asked, "granted": c.granted }).to_string())
+        .bind(&c.purpose)
+        .bind(&c.notice_version)
+        .bind(now)
+        .bind(c.id)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            continue;
+        }
+        let revoked =
+            super::store::revoke_client_tokens(&mut tx, c.account_id, &c.client_id).await?;
+        audit::append(
+            &mut tx,
+            &Event::new(
+                Actor::System,
+                "consent.expired",
+                format!("client:{}", c.client_id),
+            )
+            .with(json!({ "account": c.account_id, "tokens_revoked": revoked })),
+        )
+        .await?;
+        tx.commit().await?;
+        expired += 1;
+    }
+    Ok(expired)
+}
+
 /// ID-4: a consent receipt after the Kantara Initiative's Consent Receipt
 /// Specification (v1.1) fields.
 pub fn receipt(

@@ -176,8 +176,9 @@ fn inactivity_email(to: &str) -> Email {
 /// ID-8's daily rule, once a day across nodes: warn the inhabitants
 /// inactive for 730 days (once per period of inactivity), delete those
 /// inactive for 760. Staff accounts are kept (their organisation manages
-/// them). Returns (warned, deleted).
-pub async fn daily(db: &Db, today: time::Date) -> anyhow::Result<Option<(usize, usize)>> {
+/// them). Then ID-4's consent expiry. `None` when another node already
+/// ran it today.
+pub async fn daily(db: &Db, today: time::Date) -> anyhow::Result<Option<DailyReport>> {
     let now = clock::now_ms();
     let rows = sqlx::query(
         "SELECT id, email, COALESCE(last_login_at, created_at) AS active FROM accounts \
@@ -215,18 +216,38 @@ pub async fn daily(db: &Db, today: time::Date) -> anyhow::Result<Option<(usize, 
     for id in &doomed {
         delete_account(db, *id, Actor::System, "inactive for 760 days").await?;
     }
-    Ok(Some((warned, doomed.len())))
+    let consents_expired = crate::oidc::consents::expire_due(db, now).await?;
+    Ok(Some(DailyReport {
+        warned,
+        deleted: doomed.len(),
+        consents_expired,
+    }))
 }
 
-pub const JOB: &str = "identity.inactive_accounts";
+/// What the identity area's daily job did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DailyReport {
+    /// Inactive accounts warned (730 days) and deleted (760 days), ID-8.
+    pub warned: usize,
+    pub deleted: usize,
+    /// Consents past their lifetime, ID-4.
+    pub consents_expired: usize,
+}
+
+pub const JOB: &str = "identity.daily";
 
 pub fn daily_job(
     db: Db,
     today: time::Date,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>> {
     Box::pin(async move {
-        if let Some((warned, deleted)) = daily(&db, today).await? {
-            tracing::info!(warned, deleted, "inactive accounts job done");
+        if let Some(r) = daily(&db, today).await? {
+            tracing::info!(
+                warned = r.warned,
+                deleted = r.deleted,
+                consents_expired = r.consents_expired,
+                "identity daily job done"
+            );
         }
         Ok(())
     })

@@ -1117,7 +1117,11 @@ async fn export_and_deletion_of_an_account_id_8() {
         let today = kernel::clock::today();
         assert_eq!(
             identity::store::rights::daily(&t.db, today).await.unwrap(),
-            Some((1, 1)),
+            Some(identity::store::rights::DailyReport {
+                warned: 1,
+                deleted: 1,
+                consents_expired: 0
+            }),
             "{}",
             t.name
         );
@@ -1154,6 +1158,88 @@ async fn export_and_deletion_of_an_account_id_8() {
             0,
         );
         assert_eq!(warnings, 1);
+        app.stop().await;
+    }
+}
+
+/// ID-4: a consent past its lifetime gets an `expired` record from the daily
+/// job, the service's tokens die, and the next sign-in asks again.
+#[tokio::test]
+async fn consents_expire_after_their_lifetime_id_4() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let b = app.browser();
+        b.login(HELP_AGENT, PASSWORD).await;
+        let tokens = code_flow(&app, &b, CLIENT, SECRET, REDIRECT).await;
+        let agent = identity::store::account_by_email(
+            &t.db,
+            &identity::domain::EmailAddress::parse(HELP_AGENT).unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let given = identity::oidc::consents::latest(&t.db, agent.id, CLIENT)
+            .await
+            .unwrap()
+            .unwrap();
+        // The demo clients keep the default lifetime: 12 months (365 days).
+        assert_eq!(given.expires_at, Some(given.at + 365 * 24 * 3600 * 1000));
+
+        // Not yet due: nothing happens.
+        let day_before = given.expires_at.unwrap() - 1;
+        assert_eq!(
+            identity::oidc::consents::expire_due(&t.db, day_before)
+                .await
+                .unwrap(),
+            0
+        );
+        // Due: the daily job records the expiry, once.
+        sqlx::query("UPDATE consent_records SET expires_at = $1 WHERE id = $2")
+            .bind(kernel::clock::now_ms() - 1)
+            .bind(given.id)
+            .execute(t.db.pool())
+            .await
+            .unwrap();
+        let report = identity::store::rights::daily(&t.db, kernel::clock::today())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.consents_expired, 1, "{}", t.name);
+        let now = kernel::clock::now_ms();
+        assert_eq!(
+            identity::oidc::consents::expire_due(&t.db, now)
+                .await
+                .unwrap(),
+            0,
+            "already recorded"
+        );
+        let latest = identity::oidc::consents::latest(&t.db, agent.id, CLIENT)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (latest.event.as_str(), latest.method.as_str()),
+            ("expired", "expiry")
+        );
+        assert_eq!(latest.granted, given.granted, "what ended is recorded");
+        let refresh = token_request(
+            &app,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ],
+            Some((CLIENT, SECRET)),
+        )
+        .await;
+        assert_eq!(refresh.1["error"], "invalid_grant", "{}", t.name);
+        // The next authorization shows the consent screen again.
+        let (_, challenge) = pkce();
+        let again = b.get(&authorize_path(&challenge, "")).await;
+        assert_eq!(again.status, StatusCode::OK);
+        assert!(again.body.contains("name=\"decision\" value=\"allow\""));
+        // The user's page lists it among past consents, with its receipt.
+        let page = b.get("/compte/consentements").await;
+        assert!(page.body.contains("<td>expiré</td>"), "{}", page.body);
         app.stop().await;
     }
 }
