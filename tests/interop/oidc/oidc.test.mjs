@@ -36,10 +36,10 @@
 //
 // Run: npm ci && npm test   (from tests/interop/oidc)
 
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import http from 'node:http';
 import net from 'node:net';
@@ -82,7 +82,7 @@ function missingPrerequisites() {
   };
   executable(BIN, 'mutualis binary (build it: cd /work/main && CARGO_TARGET_DIR=$HOME/.cache/mutualis-target cargo build; or set MUTUALIS_BIN)');
   executable(CHROMIUM, 'Chromium (apt-get install chromium; or set MUTUALIS_CHROMIUM)');
-  for (const pkg of ['openid-client', 'playwright-core']) {
+  for (const pkg of ['openid-client', 'playwright-core', 'axe-core']) {
     try {
       require.resolve(pkg);
     } catch {
@@ -108,6 +108,32 @@ if (MISSING.length > 0) {
 
 // Loaded only when present, so that a missing package skips or fails cleanly.
 const oidc = MISSING.length === 0 ? await import('openid-client') : null;
+
+// ---------------------------------------------------------------- axe
+
+// Every platform page the browser passes through (login, consent, logout
+// confirmation, the account pages) is checked with axe-core, WCAG 2.0/2.1 A
+// and AA, evaluated through the DevTools protocol so that the page's real CSP
+// stays in force. Violations are collected and asserted after each test.
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+const AXE_SOURCE = MISSING.length === 0 ? readFileSync(require.resolve('axe-core'), 'utf8') : '';
+const axeFindings = [];
+const axeChecked = new Set();
+
+async function checkAxe(page, label) {
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async (tags) => {
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
+  }, AXE_TAGS);
+  axeChecked.add(label);
+  for (const v of violations) axeFindings.push(`${label} ${new URL(page.url()).pathname}: ${v}`);
+}
+
+function assertNoAxeFindings() {
+  const found = axeFindings.splice(0);
+  assert.deepEqual(found, [], `axe-core violations:\n${found.join('\n')}`);
+}
 
 // ---------------------------------------------------------------- the server
 
@@ -353,15 +379,18 @@ async function browse(context, startUrl, { what, allowSteps = ['login', 'consent
       const consent = page.locator('form[action="/oidc/consent"]');
       const logoutForm = page.locator('main form[action="/oidc/logout"]');
       if (allowSteps.includes('login') && await login.count() > 0 && await login.locator('input[name="password"]').count() > 0) {
+        await checkAxe(page, 'login page');
         await login.locator('input[name="email"]').fill(INHABITANT.email);
         await login.locator('input[name="password"]').fill(INHABITANT.password);
         await act('login', () => login.locator('button[type="submit"]').click());
       } else if (allowSteps.includes('consent') && await consent.count() > 0) {
+        await checkAxe(page, 'consent page');
         // Tick every claim offered (they come ticked; make sure).
         const boxes = consent.locator('input[type="checkbox"][name="claims"]');
         for (let k = 0; k < await boxes.count(); k += 1) await boxes.nth(k).check();
         await act('consent', () => consent.locator('button[name="decision"][value="allow"]').click());
       } else if (allowSteps.includes('logout-confirm') && await logoutForm.count() > 0) {
+        await checkAxe(page, 'logout confirmation page');
         await act('logout-confirm', () => logoutForm.locator('button[type="submit"]').click());
       } else {
         await fail('the browser is stuck on a page with nothing to do (expected the relying party)');
@@ -536,6 +565,8 @@ describe('Mutualis as an OpenID Provider, driven by openid-client in headless Ch
     const { chromium } = await import('playwright-core');
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   }, { timeout: 180_000 });
+
+  afterEach(() => assertNoAxeFindings());
 
   after(async () => {
     try {
@@ -823,5 +854,25 @@ describe('Mutualis as an OpenID Provider, driven by openid-client in headless Ch
       const after = await platformGet(context, server, '/compte');
       assert.equal(after.status, 303, 'signed out');
     });
+  });
+  test('accessibility: the pages of the journeys and the account pages with consents pass axe-core', { timeout: TEST_TIMEOUT_MS }, async () => {
+    for (const label of ['login page', 'consent page', 'logout confirmation page']) {
+      assert.ok(axeChecked.has(label), `the ${label} was never checked with axe (journeys changed?)`);
+    }
+    const context = await newContext();
+    await platformLogin(context, server);
+    const page = await context.newPage();
+    try {
+      for (const p of ['/compte', '/compte/identite', '/compte/consentements', '/compte/donnees']) {
+        const res = await page.goto(`${server.base}${p}`);
+        assert.equal(res.status(), 200, `${p} answers 200`);
+        await checkAxe(page, `account page ${p}`);
+      }
+      // The consents page lists what the journeys above granted.
+      assert.ok(await page.goto(`${server.base}/compte/consentements`) && await page.locator('table').count() > 0,
+        'the consents page shows a table of consents');
+    } finally {
+      await page.close();
+    }
   });
 });
