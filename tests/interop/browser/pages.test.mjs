@@ -266,11 +266,11 @@ function assertClean(report, what) {
   if (parts.length > 0) assert.fail(`${what}:\n${parts.join('\n\n')}`);
 }
 
-async function login(page, server, email) {
+async function login(page, server, email, { password = DEMO_PASSWORD, secondFactor = true } = {}) {
   await page.goto(`${server.base}/connexion`);
   const form = page.locator('form[action="/connexion"]');
   await form.locator('input[name="email"]').fill(email);
-  await form.locator('input[name="password"]').fill(DEMO_PASSWORD);
+  await form.locator('input[name="password"]').fill(password);
   await Promise.all([
     page.waitForURL((u) => u.pathname !== '/connexion', { timeout: 15_000 }).catch(() => {}),
     form.getByRole('button', { name: 'Se connecter' }).click(),
@@ -278,14 +278,28 @@ async function login(page, server, email) {
   const logout = page.getByRole('button', { name: 'Se déconnecter' });
   const ok = await logout.isVisible();
   assert.ok(ok, `login as ${email} failed: no visible "Se déconnecter" button on ${page.url()}`);
-  await passSecondFactor(page, server);
+  if (secondFactor) await passSecondFactor(page, server);
 }
 
-/** RFC 6238 TOTP (HMAC-SHA1, 6 digits, 30 s) of the demo staff key at `step`. */
-function totp(step) {
+/** RFC 4648 base32 (the manual key of the enrolment page, spaces allowed). */
+function fromBase32(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of text.replace(/\s/g, '').toUpperCase()) {
+    const v = alphabet.indexOf(c);
+    assert.ok(v >= 0, `not base32: ${text}`);
+    bits += v.toString(2).padStart(5, '0');
+  }
+  const bytes = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(bytes);
+}
+
+/** RFC 6238 TOTP (HMAC-SHA1, 6 digits, 30 s) of `secret` (default: the demo staff key) at `step`. */
+function totp(step, secret = DEMO_TOTP_SECRET) {
   const counter = Buffer.alloc(8);
   counter.writeBigUInt64BE(BigInt(step));
-  const mac = createHmac('sha1', DEMO_TOTP_SECRET).update(counter).digest();
+  const mac = createHmac('sha1', secret).update(counter).digest();
   const offset = mac[mac.length - 1] & 0x0f;
   const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
   return String(value).padStart(6, '0');
@@ -505,6 +519,36 @@ describe('Mutualis pages in headless Chromium with axe-core', { skip: DESCRIBE_S
       assert.ok(ids.includes('label'), `axe should report the unlabelled e-mail field, got: ${ids.join(', ')}`);
       assert.ok(ids.includes('html-has-lang'), `axe should report the missing lang, got: ${ids.join(', ')}`);
       assert.ok(ids.includes('color-contrast'), `axe should report the low-contrast heading, got: ${ids.join(', ')}`);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a new staff member: the second-factor enrolment (QR code) and recovery-code pages pass axe', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const email = 'nouvel-admin@metropole.demo';
+    const password = 'une phrase de passe pour les tests';
+    execFileSync(BIN, ['admin', 'create', '--email', email, '--name', 'Nouvel Admin', '--password-stdin',
+      '--data-dir', server.dataDir], { input: password, encoding: 'utf8', timeout: 30_000 });
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await login(page, server, email, { password, secondFactor: false });
+      await page.goto(`${server.base}/gestion`);
+      assert.equal(pathname(page.url()), '/gestion/2fa', 'a staff page leads to enrolment first');
+      assert.equal(await page.locator('figure.qr svg').count(), 1, 'the QR code is shown');
+      assert.deepEqual(await runAxe(page), [], 'the enrolment page should pass axe');
+      const secret = fromBase32(await page.locator('code.key').innerText());
+      const form = page.locator('form[action="/gestion/2fa"]');
+      await form.locator('input[name="code"]').fill(totp(Math.floor(Date.now() / 30_000), secret));
+      await Promise.all([
+        page.waitForEvent('framenavigated', { timeout: 15_000 }),
+        form.getByRole('button', { name: 'Valider' }).click(),
+      ]);
+      await page.waitForLoadState('load');
+      assert.equal(await page.locator('ul.codes li').count(), 10, 'ten recovery codes are shown once');
+      assert.deepEqual(await runAxe(page), [], 'the recovery-codes page should pass axe');
+      const res = await page.goto(`${server.base}/gestion`);
+      assert.equal(res.status(), 200, 'enrolled: the back office opens');
     } finally {
       await context.close();
     }
