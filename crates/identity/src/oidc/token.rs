@@ -43,6 +43,21 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+type FormResult = Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>;
+
+/// The body of an API request: a URL-encoded form without control
+/// characters (RFC 6749 §3.2); else what is wrong, for `invalid_request`.
+fn api_form(form: FormResult) -> Result<Vec<(String, String)>, &'static str> {
+    let Ok(Form(fields)) = form else {
+        return Err("the body must be application/x-www-form-urlencoded");
+    };
+    let control = |t: &str| kernel::web::csrf::has_control(t);
+    if fields.iter().any(|(k, v)| control(k) || control(v)) {
+        return Err("control characters are not allowed");
+    }
+    Ok(fields)
+}
+
 /// Client authentication: `client_secret_basic`, `client_secret_post`, or
 /// `none` (public clients). The secret is compared as a SHA-256 digest in
 /// constant time: no slow hash caps this endpoint.
@@ -66,7 +81,8 @@ async fn authenticate(
                     .map(|(_, v)| v)
             };
             Some((decode(id)?, decode(secret)?))
-        });
+        })
+        .filter(|(id, _)| !kernel::web::csrf::has_control(id));
     let (client_id, secret) = match (
         basic,
         field(fields, "client_id"),
@@ -285,17 +301,10 @@ fn internal(e: sqlx::Error) -> Response {
 }
 
 /// POST /oidc/token.
-pub async fn token(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
-) -> Response {
-    let Ok(Form(fields)) = form else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the body must be application/x-www-form-urlencoded",
-        );
+pub async fn token(State(app): State<AppState>, headers: HeaderMap, form: FormResult) -> Response {
+    let fields = match api_form(form) {
+        Ok(f) => f,
+        Err(why) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", why),
     };
     let client = match authenticate(&app, &headers, &fields).await {
         Ok(c) => c,
@@ -637,7 +646,7 @@ pub async fn bearer(
 pub async fn userinfo(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
+    body: FormResult,
 ) -> Response {
     let form = body.ok().map(|Form(f)| f);
     let (claims, row) = match bearer(&app, &headers, form.as_deref()).await {
@@ -693,17 +702,10 @@ async fn lookup(
 
 /// POST /oidc/revoke (RFC 7009): always 200 for an authenticated client; a
 /// refresh token takes its whole grant with it.
-pub async fn revoke(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
-) -> Response {
-    let Ok(Form(fields)) = form else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the body must be application/x-www-form-urlencoded",
-        );
+pub async fn revoke(State(app): State<AppState>, headers: HeaderMap, form: FormResult) -> Response {
+    let fields = match api_form(form) {
+        Ok(f) => f,
+        Err(why) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", why),
     };
     let client = match authenticate(&app, &headers, &fields).await {
         Ok(c) => c,
@@ -740,14 +742,11 @@ pub async fn revoke(
 pub async fn introspect(
     State(app): State<AppState>,
     headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
+    form: FormResult,
 ) -> Response {
-    let Ok(Form(fields)) = form else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the body must be application/x-www-form-urlencoded",
-        );
+    let fields = match api_form(form) {
+        Ok(f) => f,
+        Err(why) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", why),
     };
     let client = match authenticate(&app, &headers, &fields).await {
         Ok(c) => c,

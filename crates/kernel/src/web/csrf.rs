@@ -52,6 +52,20 @@ fn valid_token(t: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// C0 control characters other than tab and line breaks, and DEL.
+pub fn has_control(text: &str) -> bool {
+    text.chars()
+        .any(|c| (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) && (c as u32) < 0xa0)
+}
+
+fn control_characters(ctx: &super::PageContext) -> Response {
+    ErrorPage::bad_request(Msg::new(
+        "Le formulaire contient des caractères invisibles non autorisés : retapez le texte au lieu de le coller, puis recommencez.",
+        "The form holds invisible characters that are not allowed: type the text instead of pasting it, then try again.",
+    ))
+    .render(ctx)
+}
+
 pub async fn layer(State(config): State<CsrfConfig>, mut request: Request, next: Next) -> Response {
     let existing = cookie(request.headers(), COOKIE)
         .filter(|t| valid_token(t))
@@ -59,6 +73,13 @@ pub async fn layer(State(config): State<CsrfConfig>, mut request: Request, next:
     let token = existing.clone().unwrap_or_else(|| random::token(32));
     request.extensions_mut().insert(CsrfToken(token.clone()));
 
+    // Same rule for every query string (see the forms below).
+    if let Some(query) = request.uri().query()
+        && serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .is_ok_and(|pairs| pairs.iter().any(|(k, v)| has_control(k) || has_control(v)))
+    {
+        return control_characters(&page_context(request.extensions(), request.uri()));
+    }
     let unsafe_method = !matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -102,11 +123,22 @@ pub async fn layer(State(config): State<CsrfConfig>, mut request: Request, next:
                 }
                 .render(&ctx);
             };
-            let sent = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
-                .ok()
-                .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == FIELD).map(|(_, v)| v));
-            if !sent.is_some_and(|s| random::same_secret(&s, expected)) {
+            let pairs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes).ok();
+            let sent = pairs
+                .as_ref()
+                .and_then(|pairs| pairs.iter().find(|(k, _)| k == FIELD).map(|(_, v)| v));
+            if !sent.is_some_and(|s| random::same_secret(s, expected)) {
                 return refused(&ctx);
+            }
+            // This layer reads every form anyway: control characters (a NUL
+            // that PostgreSQL refuses in text, terminal escapes) have no
+            // place in any field, so they stop here for every form at once.
+            if pairs
+                .iter()
+                .flatten()
+                .any(|(k, v)| has_control(k) || has_control(v))
+            {
+                return control_characters(&ctx);
             }
             request = Request::from_parts(parts, Body::from(bytes));
         } else {

@@ -147,6 +147,44 @@ pub async fn render_errors(
             cause: None,
         }
         .render(&ctx),
+        // A request the framework refused before any handler ran (a query
+        // or form that does not parse, a wrong method, a body too large)
+        // answers plain English text: people get a page in their language.
+        None if response.status().is_client_error() && is_plain_text(&response) => {
+            let status = response.status();
+            tracing::debug!(%status, "request refused before its handler");
+            ErrorPage {
+                status,
+                message: refusal(status),
+                cause: None,
+            }
+            .render(&ctx)
+        }
         None => response,
+    }
+}
+
+fn is_plain_text(response: &Response) -> bool {
+    response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"))
+}
+
+fn refusal(status: StatusCode) -> Msg {
+    match status {
+        StatusCode::METHOD_NOT_ALLOWED => Msg::new(
+            "Cette adresse ne s'utilise pas de cette façon. Revenez à la page précédente.",
+            "This address is not used this way. Go back to the previous page.",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => Msg::new(
+            "Le contenu envoyé est trop volumineux.",
+            "What was sent is too large.",
+        ),
+        _ => Msg::new(
+            "La demande est mal formée : un champ manque ou n'a pas le format attendu. Revenez à la page précédente et réessayez.",
+            "The request is malformed: a field is missing or not in the expected format. Go back to the previous page and try again.",
+        ),
     }
 }

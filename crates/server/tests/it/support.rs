@@ -191,8 +191,8 @@ impl Browser {
         }
     }
 
-    /// Logs in through the form; panics unless it succeeds.
-    /// Signs in; a demo staff account also passes its second factor (ID-7).
+    /// Signs in through the form (panics unless it succeeds); a demo staff
+    /// account also passes its second factor (ID-7).
     pub async fn login(&self, email: &str, password: &str) {
         self.sign_in(email, password).await;
         self.pass_second_factor(server::demo::DEMO_TOTP_SECRET)
