@@ -45,6 +45,11 @@ fn compute(
     })
 }
 
+/// Frees this thread's working memory (the next hash allocates it again).
+fn release_memory() {
+    MEMORY.with(|memory| *memory.borrow_mut() = Vec::new());
+}
+
 /// The PHC string of `password` hashed by `argon` with `salt`.
 fn phc<'a>(
     argon: &Argon2<'_>,
@@ -149,7 +154,17 @@ impl Hasher {
                     loop {
                         // The lock is held only while taking the next job.
                         let job = match queue.lock() {
-                            Ok(q) => q.recv(),
+                            Ok(q) => match q.try_recv() {
+                                Ok(job) => Ok(job),
+                                Err(_) => {
+                                    // Nothing waiting: give the 19 MiB back
+                                    // before sleeping, so that an idle node
+                                    // holds no argon2 memory; a burst keeps
+                                    // reusing it.
+                                    release_memory();
+                                    q.recv()
+                                }
+                            },
                             Err(_) => return,
                         };
                         match job {

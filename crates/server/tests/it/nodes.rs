@@ -308,6 +308,17 @@ async fn a_hundred_parallel_logins_stay_within_a_few_argon2_buffers_id_1() {
             * 1024
     };
     let before = peak(node.child.id());
+    let resident = |pid: u32| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            * 1024
+    };
+    let resident_before = resident(node.child.id());
     let mut tasks = Vec::new();
     for n in 0..100 {
         let client = client.clone();
@@ -339,6 +350,19 @@ async fn a_hundred_parallel_logins_stay_within_a_few_argon2_buffers_id_1() {
         growth <= (cores + 4) * argon2,
         "peak grew by {} MiB with {cores} cores",
         growth / (1024 * 1024)
+    );
+    // Idle again, the workers gave their buffers back: the node holds about
+    // what it held before the burst (not one buffer per core).
+    let kept = resident(node.child.id()).saturating_sub(resident_before);
+    eprintln!(
+        "resident before {} MiB, after {} MiB",
+        resident_before >> 20,
+        resident(node.child.id()) >> 20
+    );
+    assert!(
+        kept < argon2,
+        "the node kept {} MiB after the burst",
+        kept / (1024 * 1024)
     );
     assert!(node.terminate().success());
 }
