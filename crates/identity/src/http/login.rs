@@ -2,7 +2,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use kernel::AppState;
 use kernel::audit::{self, Actor, Event};
@@ -114,13 +114,7 @@ async fn check_password(
             error: Some("throttled"),
             wait: Some(when),
         };
-        let seconds = ((wait + 999) / 1000).to_string();
-        return Ok((
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, seconds)],
-            page,
-        )
-            .into_response());
+        return Ok(super::too_many_attempts(wait, page));
     }
     let hash = account
         .as_ref()

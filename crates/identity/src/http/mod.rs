@@ -11,6 +11,8 @@ mod rights;
 mod second_factor;
 
 use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kernel::AppState;
 
@@ -114,4 +116,16 @@ pub fn router() -> Router<AppState> {
             "/oidc/userinfo",
             get(crate::oidc::token::userinfo).post(crate::oidc::token::userinfo),
         )
+}
+
+/// ID-1: the back-off's answer: 429 with `Retry-After` (whole seconds) and
+/// the page saying when to retry.
+pub(crate) fn too_many_attempts(wait_ms: i64, page: impl IntoResponse) -> Response {
+    let seconds = ((wait_ms + 999) / 1000).to_string();
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, seconds)],
+        page,
+    )
+        .into_response()
 }

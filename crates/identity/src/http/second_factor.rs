@@ -5,7 +5,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use kernel::AppState;
 use kernel::web::{PageContext, SignedIn};
@@ -130,13 +130,7 @@ pub async fn submit(
             Some(Problem::Throttled(when)),
         )
         .await?;
-        let seconds = ((wait + 999) / 1000).to_string();
-        return Ok((
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, seconds)],
-            page,
-        )
-            .into_response());
+        return Ok(super::too_many_attempts(wait, page));
     }
     let token = session::token(&headers).unwrap_or_default();
     let enrolment = second_factor::enrolment(&app.db, &app.master_key, viewer.account_id).await?;
