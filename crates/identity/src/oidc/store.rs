@@ -277,12 +277,27 @@ pub async fn revoke_family(db: &Db, family: &str) -> Result<u64, sqlx::Error> {
     Ok(done.rows_affected())
 }
 
-pub async fn revoke_token(db: &Db, jti: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE oidc_tokens SET revoked_at = $1 WHERE jti = $2 AND revoked_at IS NULL")
-        .bind(clock::now_ms())
-        .bind(jti)
-        .execute(db.pool())
-        .await?;
+/// Revokes an access token. A client's own token was never recorded (see
+/// `token::access_token`): revoking it records it, revoked, until it expires.
+pub async fn revoke_access(db: &Db, t: &TokenRow) -> Result<(), sqlx::Error> {
+    let now = clock::now_ms();
+    sqlx::query(
+        "INSERT INTO oidc_tokens (jti, kind, client_id, account_id, scope, claims, family, sid, auth_time, created_at, expires_at, revoked_at) \
+         VALUES ($1, 'access', $2, $3, $4, $5, $6, $7, $8, $9, $10, $9) \
+         ON CONFLICT (jti) DO UPDATE SET revoked_at = COALESCE(oidc_tokens.revoked_at, excluded.revoked_at)",
+    )
+    .bind(&t.jti)
+    .bind(&t.client_id)
+    .bind(t.account_id)
+    .bind(&t.scope)
+    .bind(json!(t.claims).to_string())
+    .bind(&t.family)
+    .bind(t.sid.as_deref())
+    .bind(t.auth_time)
+    .bind(now)
+    .bind(t.expires_at)
+    .execute(db.pool())
+    .await?;
     Ok(())
 }
 

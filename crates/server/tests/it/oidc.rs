@@ -441,6 +441,40 @@ async fn the_code_flow_with_consent_tokens_and_userinfo_id_3_id_4() {
                 .0,
             StatusCode::FORBIDDEN
         );
+        // Not recorded (nothing written to issue it), yet introspection
+        // knows it from its signature, and a revocation sticks.
+        let own_token = own["access_token"].as_str().unwrap();
+        let jti = identity::oidc::jwt::parse(own_token).unwrap().claims["jti"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let recorded = |jti: String| {
+            let db = t.db.clone();
+            async move {
+                sqlx::query("SELECT revoked_at FROM oidc_tokens WHERE jti = $1")
+                    .bind(jti)
+                    .fetch_optional(db.pool())
+                    .await
+                    .unwrap()
+                    .map(|r| sqlx::Row::get::<Option<i64>, _>(&r, 0))
+            }
+        };
+        assert_eq!(recorded(jti.clone()).await, None, "{}", t.name);
+        let active = introspect(&app, own_token, (CLIENT, SECRET)).await;
+        assert_eq!(active["active"], true, "{active}");
+        assert_eq!(active["sub"], CLIENT);
+        assert_eq!(
+            revoke(&app, own_token, (CLIENT, SECRET)).await,
+            StatusCode::OK
+        );
+        assert!(
+            recorded(jti).await.is_some_and(|r| r.is_some()),
+            "recorded, revoked"
+        );
+        assert_eq!(
+            introspect(&app, own_token, (CLIENT, SECRET)).await,
+            serde_json::json!({ "active": false })
+        );
         let personal = token_request(
             &app,
             &[("grant_type", "client_credentials"), ("scope", "email")],
