@@ -79,10 +79,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// What each area keeps in the state: the identity area's signing keys
-/// (created at first start).
+/// (created at first start) and its cache of OpenID Connect clients.
 pub async fn compose(mut state: AppState) -> anyhow::Result<AppState> {
     let keys = identity::oidc::keys::KeyStore::open(&state.db, &state.master_key).await?;
     state.extensions.insert(keys);
+    state
+        .extensions
+        .insert(identity::oidc::clients::ClientCache::default());
     Ok(state)
 }
 

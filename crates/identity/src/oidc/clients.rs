@@ -234,6 +234,45 @@ fn client_row(r: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
 const COLUMNS: &str = "client_id, name, secret_sha256, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, scopes, \
 public_client, require_pkce, sector, id_token_alg, consent_lifetime_days, privacy_notice_version, purpose";
 
+/// Registered clients kept in memory for a few seconds: the token endpoint
+/// authenticates a client at every request, and a database read each time
+/// was most of its cost (bench/oidc). Unknown ids are not kept (a caller
+/// could fill the cache with them); the cache is emptied when it grows past
+/// a bound. A client registered or changed on another node is seen within
+/// `CLIENT_CACHE_MS`.
+#[derive(Clone, Default)]
+pub struct ClientCache(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, Client)>>>,
+);
+
+pub const CLIENT_CACHE_MS: i64 = 10_000;
+const CLIENT_CACHE_MAX: usize = 10_000;
+
+/// A client, from the node's cache when it has one (see [`ClientCache`]).
+pub async fn cached(
+    app: &kernel::AppState,
+    client_id: &str,
+) -> Result<Option<Client>, sqlx::Error> {
+    let Some(cache) = app.extensions.get::<ClientCache>() else {
+        return get(&app.db, client_id).await;
+    };
+    let now = clock::now_ms();
+    if let Ok(map) = cache.0.lock()
+        && let Some((at, client)) = map.get(client_id)
+        && now - at < CLIENT_CACHE_MS
+    {
+        return Ok(Some(client.clone()));
+    }
+    let found = get(&app.db, client_id).await?;
+    if let (Some(client), Ok(mut map)) = (&found, cache.0.lock()) {
+        if map.len() >= CLIENT_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(client_id.to_string(), (now, client.clone()));
+    }
+    Ok(found)
+}
+
 pub async fn get(db: &Db, client_id: &str) -> Result<Option<Client>, sqlx::Error> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM oidc_clients WHERE client_id = $1"

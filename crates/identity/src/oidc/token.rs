@@ -98,7 +98,7 @@ async fn authenticate(
             ));
         }
     };
-    let client = match clients::get(&app.db, &client_id).await {
+    let client = match clients::cached(app, &client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return Err(oauth_error(
