@@ -1,7 +1,8 @@
 //! ID-1: passwords hashed with argon2id at OWASP's parameters (m = 19 MiB,
 //! t = 2, p = 1). Hashing runs on a pool of one thread per core, so that a
 //! burst of logins waits in line instead of allocating 19 MiB per request:
-//! memory stays near (cores × 19 MiB).
+//! memory stays near (cores × 19 MiB) during a burst and is given back when
+//! no login waits.
 
 use std::sync::{Arc, Mutex};
 
@@ -20,10 +21,11 @@ fn argon2() -> Argon2<'static> {
 }
 
 thread_local! {
-    /// The thread's argon2 working memory, allocated once and reused: a
-    /// fresh 19 MiB per hash fragments the allocator's heap, which then keeps
-    /// hundreds of MiB after a burst of logins (measured: +220 MiB after 20
-    /// logins); reusing one buffer per thread keeps it at 19 MiB a thread.
+    /// The thread's argon2 working memory, reused while logins wait in the
+    /// queue and freed when none does: a fresh 19 MiB per hash on many
+    /// threads fragmented the allocator's heap (measured: +220 MiB after 20
+    /// logins). Freeing returns it to the system only because the binary
+    /// keeps large blocks on mmap (see `main`).
     static MEMORY: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
