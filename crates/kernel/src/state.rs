@@ -12,6 +12,8 @@ pub struct AppState {
     /// Seals secrets at rest (signing keys).
     pub master_key: crate::secrets::MasterKey,
     /// What an area keeps for its handlers (e.g. the identity area's signing
-    /// keys), put there when the node is composed.
-    pub extensions: axum::http::Extensions,
+    /// keys), put there when the node is composed. Shared, not copied: the
+    /// state is cloned several times per request, and cloning the map itself
+    /// was a fifth of the time of a small request (bench/oidc, perf).
+    pub extensions: std::sync::Arc<axum::http::Extensions>,
 }

@@ -82,10 +82,9 @@ pub fn router(state: AppState) -> Router {
 /// (created at first start) and its cache of OpenID Connect clients.
 pub async fn compose(mut state: AppState) -> anyhow::Result<AppState> {
     let keys = identity::oidc::keys::KeyStore::open(&state.db, &state.master_key).await?;
-    state.extensions.insert(keys);
-    state
-        .extensions
-        .insert(identity::oidc::clients::ClientCache::default());
+    let extensions = std::sync::Arc::make_mut(&mut state.extensions);
+    extensions.insert(keys);
+    extensions.insert(identity::oidc::clients::ClientCache::default());
     Ok(state)
 }
 
