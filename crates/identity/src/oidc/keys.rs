@@ -234,6 +234,15 @@ impl KeyStore {
         if loaded.elapsed() < REFRESH {
             return ring;
         }
+        {
+            // One caller reloads; the others keep signing with the current
+            // ring meanwhile instead of each reloading (and unsealing) it.
+            let mut cache = self.cache.write().expect("key cache lock");
+            if cache.0.elapsed() < REFRESH {
+                return cache.1.clone();
+            }
+            cache.0 = Instant::now();
+        }
         match load(&self.db, &self.master).await {
             Ok(fresh) => {
                 let fresh = Arc::new(fresh);
