@@ -18,12 +18,12 @@
 // Run: npm ci && npm test   (from tests/interop/browser)
 
 import { after, before, describe, test } from 'node:test';
+import { Server, sleep } from '../lib/server.mjs';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -86,95 +86,6 @@ if (MISSING.length > 0) {
 }
 
 // ---------------------------------------------------------------- the server
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-class Server {
-  constructor() {
-    this.child = null;
-    this.dataDir = null;
-    this.output = '';
-    this.exited = null;
-  }
-
-  tail(lines = 40) {
-    return this.output.split('\n').slice(-lines).join('\n');
-  }
-
-  async start() {
-    this.dataDir = mkdtempSync(path.join(os.tmpdir(), 'mutualis-a11y-'));
-    this.port = await freePort();
-    this.base = `http://127.0.0.1:${this.port}`;
-    const args = ['serve', '--demo', '--no-metrics', '--data-dir', this.dataDir,
-      '--bind', `127.0.0.1:${this.port}`, '--log-format', 'json'];
-    this.child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const collect = (chunk) => {
-      this.output += chunk.toString();
-      if (this.output.length > 200_000) this.output = this.output.slice(-100_000);
-    };
-    this.child.stdout.on('data', collect);
-    this.child.stderr.on('data', collect);
-    this.exitPromise = new Promise((resolve) => {
-      this.child.on('exit', (code, signal) => {
-        this.exited = { code, signal };
-        resolve();
-      });
-      this.child.on('error', (err) => {
-        this.exited = { error: err };
-        resolve();
-      });
-    });
-
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    while (Date.now() < deadline) {
-      if (this.exited) {
-        throw new Error(`mutualis exited before it was ready (${JSON.stringify(this.exited)}):\n${this.tail()}`);
-      }
-      try {
-        const res = await fetch(`${this.base}/readyz`, { signal: AbortSignal.timeout(2000) });
-        if (res.status === 200) return;
-      } catch {
-        // not listening yet
-      }
-      await sleep(150);
-    }
-    throw new Error(`mutualis was not ready on ${this.base}/readyz after ${READY_TIMEOUT_MS} ms:\n${this.tail()}`);
-  }
-
-  // Synchronous part of the stop, also used from process 'exit'.
-  killNow(signal = 'SIGTERM') {
-    if (this.child && !this.exited) {
-      try { this.child.kill(signal); } catch { /* already gone */ }
-    }
-  }
-
-  async stop() {
-    if (this.child && !this.exited) {
-      this.killNow('SIGTERM');
-      const stopped = await Promise.race([this.exitPromise.then(() => true), sleep(10_000).then(() => false)]);
-      if (!stopped) {
-        this.killNow('SIGKILL');
-        await this.exitPromise;
-      }
-    }
-    if (this.dataDir) {
-      rmSync(this.dataDir, { recursive: true, force: true });
-      this.dataDir = null;
-    }
-  }
-}
 
 // ---------------------------------------------------------------- axe
 
@@ -372,7 +283,7 @@ function resolvePath(pattern, params) {
 const DESCRIBE_SKIP = MISSING.length === 0 ? false : (SKIP || 'missing prerequisites: see the failing test above');
 
 describe('Mutualis pages in headless Chromium with axe-core', { skip: DESCRIBE_SKIP, timeout: 15 * 60_000 }, () => {
-  const server = new Server();
+  const server = new Server({ bin: BIN, prefix: 'mutualis-a11y-', readyTimeoutMs: READY_TIMEOUT_MS });
   let browser;
   let pages;
 
@@ -527,8 +438,7 @@ describe('Mutualis pages in headless Chromium with axe-core', { skip: DESCRIBE_S
   test('a new staff member: the second-factor enrolment (QR code) and recovery-code pages pass axe', { timeout: TEST_TIMEOUT_MS }, async () => {
     const email = 'nouvel-admin@metropole.demo';
     const password = 'une phrase de passe pour les tests';
-    execFileSync(BIN, ['admin', 'create', '--email', email, '--name', 'Nouvel Admin', '--password-stdin',
-      '--data-dir', server.dataDir], { input: password, encoding: 'utf8', timeout: 30_000 });
+    server.cli(['admin', 'create', '--email', email, '--name', 'Nouvel Admin', '--password-stdin'], password);
     const context = await browser.newContext();
     try {
       const page = await context.newPage();
