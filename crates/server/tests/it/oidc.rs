@@ -219,7 +219,15 @@ async fn the_code_flow_with_consent_tokens_and_userinfo_id_3_id_4() {
         );
         assert!(csp(&b.get("/connexion?retour=/compte").await).contains("form-action 'self';"));
         b.login("usager@exemple.fr", "une phrase de passe").await;
-        let consent = b.get(&authorize_path(&challenge, "")).await;
+        // ID-3: acr_values is a voluntary request (OpenID Connect Core
+        // §3.1.2.1): eIDAS needs FranceConnect, so the ID token says what
+        // this sign-in really was.
+        let consent = b
+            .get(&authorize_path(
+                &challenge,
+                "&acr_values=eidas1%20urn%3Amutualis%3Aacr%3Apassword",
+            ))
+            .await;
         assert!(csp(&consent).contains("form-action 'self' http://localhost:3000;"));
         assert_eq!(
             consent.status,
@@ -304,6 +312,7 @@ async fn the_code_flow_with_consent_tokens_and_userinfo_id_3_id_4() {
         assert_eq!(parsed.claims["iss"], app.base);
         assert_eq!(parsed.claims["aud"], CLIENT);
         assert_eq!(parsed.claims["nonce"], "nonce-456");
+        assert_eq!(parsed.claims["acr"], "urn:mutualis:acr:password");
         let sub = parsed.claims["sub"].as_str().unwrap().to_string();
         assert_ne!(sub, account.to_string(), "pairwise, not the account number");
         let other_sector = identity::oidc::store::pairwise_sub(&t.db, "laclasse", account)
