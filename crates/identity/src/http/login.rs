@@ -29,6 +29,8 @@ pub struct LoginPage {
 #[serde(default)]
 pub struct LoginQuery {
     retour: Option<String>,
+    /// Prefilled address (a service's `login_hint`, ID-3).
+    email: Option<String>,
 }
 
 pub async fn form(
@@ -39,7 +41,7 @@ pub async fn form(
     let retour = safe_return_path(q.retour.as_deref());
     let page = LoginPage {
         ctx,
-        email: String::new(),
+        email: q.email.unwrap_or_default(),
         retour: retour.clone(),
         error: None,
         wait: None,

@@ -1286,3 +1286,124 @@ async fn consents_expire_after_their_lifetime_id_4() {
         app.stop().await;
     }
 }
+
+/// ID-3 and ID-4, the request parameters one by one: `prompt=consent` and
+/// `prompt=login` ask again, `max_age` bounds the session's age,
+/// `login_hint` fills the login form, PKCE is required for public clients
+/// and clients set so; a consent is asked again for more claims or a new
+/// privacy-notice version, and not otherwise.
+#[tokio::test]
+async fn prompt_max_age_login_hint_pkce_and_consent_renewal_id_3_id_4() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let b = app.browser();
+        b.login(HELP_AGENT, PASSWORD).await;
+        code_flow(&app, &b, CLIENT, SECRET, REDIRECT).await; // consent to email
+        let (_, challenge) = pkce();
+        let path = |scope: &str, extra: &str| {
+            format!(
+                "/oidc/authorize?response_type=code&client_id={CLIENT}&redirect_uri={}&scope={scope}&state=s&code_challenge={challenge}&code_challenge_method=S256{extra}",
+                kernel::web::auth::encode_component(REDIRECT)
+            )
+        };
+        let is_code = |p: &Page| {
+            p.status == StatusCode::SEE_OTHER && query_of(p.location()).contains_key("code")
+        };
+        let is_consent = |p: &Page| {
+            p.status == StatusCode::OK && p.body.contains("name=\"decision\" value=\"allow\"")
+        };
+        let is_login = |p: &Page| {
+            p.status == StatusCode::SEE_OTHER && p.location().starts_with("/connexion?retour=")
+        };
+
+        // Remembered consent: straight back with a code.
+        assert!(
+            is_code(&b.get(&path("openid%20email", "")).await),
+            "{}",
+            t.name
+        );
+        // prompt=consent asks again anyway.
+        assert!(is_consent(
+            &b.get(&path("openid%20email", "&prompt=consent")).await
+        ));
+        // More claims than consented: asked again.
+        assert!(is_consent(
+            &b.get(&path("openid%20email%20profile", "")).await
+        ));
+        // prompt=login and a max_age the session exceeds send to the login
+        // form; a max_age it meets does not.
+        assert!(is_login(
+            &b.get(&path("openid%20email", "&prompt=login")).await
+        ));
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert!(is_login(
+            &b.get(&path("openid%20email", "&max_age=0")).await
+        ));
+        assert!(is_code(
+            &b.get(&path("openid%20email", "&max_age=3600")).await
+        ));
+        // A new version of the service's privacy notice: asked again.
+        sqlx::query("UPDATE oidc_clients SET privacy_notice_version = 'v2' WHERE client_id = $1")
+            .bind(CLIENT)
+            .execute(t.db.pool())
+            .await
+            .unwrap();
+        assert!(
+            is_consent(&b.get(&path("openid%20email", "")).await),
+            "{}",
+            t.name
+        );
+
+        // login_hint fills the login form of someone not signed in.
+        let stranger = app.browser();
+        let hinted = stranger
+            .get(&path("openid%20email", "&login_hint=camille%40exemple.fr"))
+            .await;
+        assert!(is_login(&hinted));
+        assert!(
+            hinted.location().ends_with("&email=camille%40exemple.fr"),
+            "{}",
+            hinted.location()
+        );
+        let form = stranger.get(hinted.location()).await;
+        assert!(
+            form.body.contains("value=\"camille@exemple.fr\""),
+            "the form is filled"
+        );
+
+        // PKCE: required for a public client and a client set so; optional
+        // for the others.
+        for (public, require_pkce, required) in [
+            (true, false, true),
+            (false, true, true),
+            (false, false, false),
+        ] {
+            let new = identity::oidc::clients::NewClient {
+                name: format!("Service {public} {require_pkce}"),
+                redirect_uris: vec!["http://localhost:4000/cb".into()],
+                scopes: vec!["openid".into()],
+                public,
+                require_pkce,
+                ..Default::default()
+            };
+            let (id, _) = identity::oidc::clients::create(&t.db, kernel::audit::Actor::Cli, &new)
+                .await
+                .unwrap()
+                .unwrap();
+            let page = b
+                .get(&format!(
+                    "/oidc/authorize?response_type=code&client_id={id}&redirect_uri=http%3A%2F%2Flocalhost%3A4000%2Fcb&scope=openid&state=s"
+                ))
+                .await;
+            assert_eq!(page.status, StatusCode::SEE_OTHER);
+            let back = query_of(page.location());
+            assert_eq!(
+                back.get("error").map(String::as_str),
+                required.then_some("invalid_request"),
+                "public {public}, require_pkce {require_pkce}: {}",
+                page.location()
+            );
+        }
+        app.stop().await;
+    }
+}
