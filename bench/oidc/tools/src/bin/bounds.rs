@@ -1,5 +1,5 @@
 //! The bounds of bench/oidc, measured on this machine:
-//! - signatures per second of `ring` 0.17 (what Mutualis signs JWTs with):
+//! - signatures per second of `aws-lc-rs` 1 (what Mutualis signs JWTs with):
 //!   ECDSA P-256 SHA-256 (FIXED encoding, as JOSE's ES256) and RSA PKCS#1
 //!   SHA-256 with a 2048-bit key (RS256), on 1 thread and on N threads;
 //! - the time of one argon2id hash (m = 19456 KiB, t = 2, p = 1) with each
@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use serde_json::json;
 
 const M_KIB: u32 = 19 * 1024;
@@ -60,9 +60,10 @@ where
 }
 
 fn rsa_pkcs8() -> Vec<u8> {
-    use rsa::pkcs8::EncodePrivateKey;
-    let private = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).expect("RSA key");
-    private.to_pkcs8_der().expect("PKCS#8").as_bytes().to_vec()
+    use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+    // Generated as Mutualis does (identity/src/oidc/keys.rs).
+    let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key");
+    AsDer::<Pkcs8V1Der>::as_der(&pair).expect("PKCS#8").as_ref().to_vec()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -104,12 +105,12 @@ fn main() {
     let min_hashes = arg("--argon2-min-hashes", 8.0) as usize;
     let argon2_budget = arg("--argon2-seconds", 1.0);
 
-    // --- ring signing
+    // --- signing
     let msg = Arc::new(signing_input());
     let rng = SystemRandom::new();
     let ec_der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
     let ec = Arc::new(
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, ec_der.as_ref(), &rng).unwrap(),
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, ec_der.as_ref()).unwrap(),
     );
     let rsa = Arc::new(RsaKeyPair::from_pkcs8(&rsa_pkcs8()).unwrap());
     let es = |n: usize| {
@@ -124,7 +125,7 @@ fn main() {
         let (rsa, msg) = (rsa.clone(), msg.clone());
         rate(n, seconds, move || {
             let rng = SystemRandom::new();
-            let mut sig = vec![0u8; rsa.public().modulus_len()];
+            let mut sig = vec![0u8; rsa.public_modulus_len()];
             rsa.sign(&RSA_PKCS1_SHA256, &rng, &msg, &mut sig).unwrap();
             std::hint::black_box(sig);
         })
@@ -150,7 +151,7 @@ fn main() {
         let params = Params::new(M_KIB, T, P, Some(32)).unwrap();
         let a = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let mem = std::cell::RefCell::new(vec![Block::default(); params.block_count()]);
-        push("argon2 0.5 (RustCrypto), reused memory", "what Mutualis uses (kernel/src/password.rs)", &|| {
+        push("argon2 0.5 (RustCrypto), reused memory", "Mutualis used it until 2026-11", &|| {
             let mut out = vec![0u8; 32];
             a.hash_password_into_with_memory(PASSWORD, SALT, &mut out, &mut mem.borrow_mut()[..])
                 .unwrap();
@@ -183,7 +184,7 @@ fn main() {
     // -march=native by its `simd` feature), through its raw binding.
     push(
         "argon2-sys 0.1 (C reference, opt.c, -march=native)",
-        "C bindings (cc, no bindgen)",
+        "what Mutualis uses (kernel/src/password.rs)",
         &|| {
             let mut out = vec![0u8; 32];
             let rc = unsafe {
@@ -216,25 +217,17 @@ fn main() {
         .as_str()
         .unwrap()
         .to_string();
-    // Throughput of RustCrypto on `threads` threads, reused memory (info).
-    let rc_parallel = {
-        use argon2::{Algorithm, Argon2, Block, Params, Version};
-        rate(threads, argon2_budget.max(2.0), move || {
-            thread_local! {
-                static MEM: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
-            }
-            let params = Params::new(M_KIB, T, P, Some(32)).unwrap();
-            let a = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-            MEM.with(|m| {
-                let mut m = m.borrow_mut();
-                if m.len() != params.block_count() {
-                    *m = vec![Block::default(); params.block_count()];
-                }
-                let mut out = [0u8; 32];
-                a.hash_password_into_with_memory(PASSWORD, SALT, &mut out, &mut m[..]).unwrap();
-            });
-        })
-    };
+    // Throughput of the C reference on `threads` threads (info).
+    let c_parallel = rate(threads, argon2_budget.max(2.0), move || {
+        let mut out = [0u8; 32];
+        let rc = unsafe {
+            argon2_sys::argon2id_hash_raw(
+                T, M_KIB, P, PASSWORD.as_ptr().cast(), PASSWORD.len(), SALT.as_ptr().cast(),
+                SALT.len(), out.as_mut_ptr().cast(), out.len(),
+            )
+        };
+        assert_eq!(rc, 0, "argon2id_hash_raw");
+    });
 
     println!(
         "{}",
@@ -242,7 +235,8 @@ fn main() {
             "cores": cores,
             "threads": threads,
             "seconds_per_rate": seconds,
-            "ring": {
+            "signing": {
+                "library": "aws-lc-rs 1",
                 "es256_per_s_1": es1, "es256_per_s_n": esn,
                 "rs256_per_s_1": rs1, "rs256_per_s_n": rsn,
                 "message_bytes": msg.len(),
@@ -252,7 +246,7 @@ fn main() {
                 "candidates": candidates,
                 "outputs_agree": agree,
                 "fastest": fastest,
-                "rustcrypto_reused_hashes_per_s_n_threads": rc_parallel,
+                "c_reference_hashes_per_s_n_threads": c_parallel,
             }
         })
     );
