@@ -14,6 +14,13 @@ use crate::store;
 pub const COOKIE: &str = "mutualis_session";
 
 pub async fn layer(State(app): State<AppState>, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if crate::oidc::SERVICE_ENDPOINTS
+        .iter()
+        .any(|p| path.starts_with(p))
+    {
+        return next.run(request).await;
+    }
     if let Some(token) = cookie(request.headers(), COOKIE).map(str::to_string) {
         match store::viewer(&app.db, &token).await {
             Ok(Some(viewer)) => {

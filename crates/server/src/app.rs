@@ -39,14 +39,9 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let csrf = CsrfConfig {
         site: state.site.clone(),
-        // Called by services with their own credentials, never with cookies.
-        exempt_prefixes: vec![
-            "/api/",
-            "/oidc/token",
-            "/oidc/revoke",
-            "/oidc/introspect",
-            "/oidc/userinfo",
-        ],
+        // Called by services with their own credentials, never with cookies
+        // (the staff API only reads).
+        exempt_prefixes: [&["/api/"], identity::oidc::SERVICE_ENDPOINTS].concat(),
         max_form_bytes: BODY_LIMIT,
     };
     Router::new()

@@ -106,7 +106,8 @@ async fn check_password(
         },
         format!("address:{address}"),
     ];
-    let wait = store::throttle_wait(&app.db, &keys).await?;
+    let throttle = store::throttle(&app.db, &keys).await?;
+    let wait = throttle.wait_ms;
     if wait > 0 {
         let when = (retry_in(wait, true), retry_in(wait, false));
         let page = LoginPage {
@@ -125,7 +126,9 @@ async fn check_password(
     let ok = app.hasher.verify(f.password, hash).await;
     match account {
         Some(a) if ok && !a.disabled => {
-            store::clear_failures(&app.db, &keys).await?;
+            if throttle.recorded {
+                store::clear_failures(&app.db, &keys).await?;
+            }
             let token = store::open_session(&app.db, a.id).await?;
             let mut response = Redirect::to(&retour).into_response();
             response

@@ -118,7 +118,8 @@ pub async fn submit(
 ) -> Result<Response, Error> {
     let retour = safe_return_path(f.retour.as_deref().or(Some("/gestion")));
     let keys = [format!("2fa:{}", viewer.account_id)];
-    let wait = store::throttle_wait(&app.db, &keys).await?;
+    let throttle = store::throttle(&app.db, &keys).await?;
+    let wait = throttle.wait_ms;
     if wait > 0 {
         let when = (retry_in(wait, true), retry_in(wait, false));
         let page = page(
@@ -136,14 +137,18 @@ pub async fn submit(
     let enrolment = second_factor::enrolment(&app.db, &app.master_key, viewer.account_id).await?;
     if enrolment == Enrolment::Enrolled {
         if second_factor::verify(&app.db, &app.master_key, viewer.account_id, &f.code).await? {
-            store::clear_failures(&app.db, &keys).await?;
+            if throttle.recorded {
+                store::clear_failures(&app.db, &keys).await?;
+            }
             second_factor::mark_session(&app.db, &token).await?;
             return Ok(Redirect::to(&retour).into_response());
         }
     } else if let Some(codes) =
         second_factor::confirm(&app.db, &app.master_key, viewer.account_id, &f.code).await?
     {
-        store::clear_failures(&app.db, &keys).await?;
+        if throttle.recorded {
+            store::clear_failures(&app.db, &keys).await?;
+        }
         second_factor::mark_session(&app.db, &token).await?;
         let page = SecondFactorPage {
             ctx,

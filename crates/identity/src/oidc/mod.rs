@@ -10,3 +10,13 @@ pub mod keys;
 pub mod logout;
 pub mod store;
 pub mod token;
+
+/// The endpoints that services call from their servers with their own
+/// credentials, never from a browser: no CSRF check, and no browser session
+/// is looked up for them (a cookie sent there by mistake is ignored).
+pub const SERVICE_ENDPOINTS: &[&str] = &[
+    "/oidc/token",
+    "/oidc/revoke",
+    "/oidc/introspect",
+    "/oidc/userinfo",
+];

@@ -338,11 +338,24 @@ pub async fn change_password(
     Ok(())
 }
 
-/// ID-1: how long the caller must still wait (ms, 0 if not blocked) before
-/// trying again, over the account and the client address.
-pub async fn throttle_wait(db: &Db, keys: &[String]) -> Result<i64, sqlx::Error> {
+/// ID-1: the back-off standing over some keys (the account, the client
+/// address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttle {
+    /// How long the caller must still wait (ms, 0 if not blocked).
+    pub wait_ms: i64,
+    /// Whether any key has failures on record (a success then clears them;
+    /// without any, the success writes nothing).
+    pub recorded: bool,
+}
+
+/// ID-1: the back-off over `keys`.
+pub async fn throttle(db: &Db, keys: &[String]) -> Result<Throttle, sqlx::Error> {
     let now = clock::now_ms();
-    let mut wait = 0;
+    let mut throttle = Throttle {
+        wait_ms: 0,
+        recorded: false,
+    };
     for key in keys {
         let row = sqlx::query("SELECT blocked_until FROM login_throttle WHERE key = $1")
             .bind(key)
@@ -350,10 +363,11 @@ pub async fn throttle_wait(db: &Db, keys: &[String]) -> Result<i64, sqlx::Error>
             .await?;
         if let Some(r) = row {
             let until: i64 = r.try_get("blocked_until")?;
-            wait = wait.max(until - now);
+            throttle.wait_ms = throttle.wait_ms.max(until - now);
+            throttle.recorded = true;
         }
     }
-    Ok(wait)
+    Ok(throttle)
 }
 
 /// Counts a failure for each key and blocks it for the back-off delay.
