@@ -115,7 +115,7 @@ async fn check(app: &AppState, req: &AuthRequest) -> Result<Checked, Response> {
             "The sign-in request does not say which service it comes from.",
         ));
     };
-    let client = match clients::cached(app, client_id).await {
+    let client = match clients::get(&app.db, client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return Err(error_page(
