@@ -50,27 +50,30 @@ pub fn allow_form_target(response: &mut Response, target: &str) {
     }
 }
 
+/// The headers every response gets, unless its handler set them itself.
+const DEFAULTS: [(&str, &str); 6] = [
+    ("content-security-policy", CSP),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "same-origin"),
+    ("x-frame-options", "DENY"),
+    ("cross-origin-opener-policy", "same-origin"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=(), payment=()",
+    ),
+];
+
 pub async fn layer(State(site): State<Site>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    let mut defaults: Vec<(&str, &str)> = vec![
-        ("content-security-policy", CSP),
-        ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "same-origin"),
-        ("x-frame-options", "DENY"),
-        ("cross-origin-opener-policy", "same-origin"),
-        (
-            "permissions-policy",
-            "camera=(), microphone=(), geolocation=(), payment=()",
-        ),
-    ];
-    if site.secure() {
-        defaults.push((
-            "strict-transport-security",
-            "max-age=31536000; includeSubDomains",
-        ));
-    }
-    for (name, value) in defaults {
+    // Room for all of them at once: growing the map header by header was a
+    // tenth of the allocations of a small API request (bench/oidc).
+    headers.reserve(DEFAULTS.len() + 1);
+    let hsts = site.secure().then_some((
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    ));
+    for &(name, value) in DEFAULTS.iter().chain(hsts.iter()) {
         let name = HeaderName::from_static(name);
         if !headers.contains_key(&name) {
             headers.insert(name, HeaderValue::from_static(value));
