@@ -4,7 +4,7 @@
 //! transaction. Editing any row breaks its hash or its successor's link;
 //! deleting a row leaves a gap; deleting the tail disagrees with the head.
 
-use aws_lc_rs::digest;
+use ring::digest;
 use serde::Serialize;
 use sqlx::Row;
 

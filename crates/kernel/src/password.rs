@@ -2,221 +2,78 @@
 //! t = 2, p = 1). Hashing runs on a pool of one thread per core, so that a
 //! burst of logins waits in line instead of allocating 19 MiB per request:
 //! memory stays near (cores × 19 MiB) during a burst and is given back when
-//! no login waits. The hash is computed by the C reference implementation
-//! (through `argon2-sys`), about twice as fast here as RustCrypto's, which
-//! still parses and formats the PHC strings (docs/decisions.md).
+//! no login waits. The hash is `argon2-rust`'s (the fastest implementation
+//! measured here, with SIMD chosen at run time; docs/decisions.md).
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
-#[cfg(test)]
-use argon2::Argon2;
-use argon2::password_hash::{self, Output, ParamsString, PasswordHash, Salt, SaltString};
-use argon2::{Algorithm, Params, Version};
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use argon2_rust::params::Memory;
+use argon2_rust::{Algorithm, Argon2, Params, Version};
+use ring::rand::{SecureRandom, SystemRandom};
 
 pub const MEMORY_KIB: u32 = 19 * 1024;
 pub const ITERATIONS: u32 = 2;
 pub const PARALLELISM: u32 = 1;
 
-fn owasp_params() -> Params {
-    Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("OWASP parameters are valid")
-}
-
-/// A thread's argon2 working memory: 2 MiB-aligned and, on Linux, backed by
-/// transparent huge pages, so that allocating it again after an idle period
-/// costs ten page faults instead of five thousand (bench/oidc measured the
-/// small-page faults at about a tenth of a login's CPU).
-struct Memory {
-    ptr: std::ptr::NonNull<u8>,
-    layout: std::alloc::Layout,
-}
-
-impl Memory {
-    const ALIGN: usize = 2 << 20;
-
-    fn new(bytes: usize) -> Option<Memory> {
-        let layout = std::alloc::Layout::from_size_align(bytes.max(1), Self::ALIGN).ok()?;
-        // SAFETY: the layout has a non-zero size.
-        let ptr = std::ptr::NonNull::new(unsafe { std::alloc::alloc(layout) })?;
-        #[cfg(target_os = "linux")]
-        // SAFETY: the range is the allocation just made; the advice only
-        // changes how the kernel backs it.
-        unsafe {
-            libc::madvise(ptr.as_ptr().cast(), bytes, libc::MADV_HUGEPAGE);
-        }
-        Some(Memory { ptr, layout })
-    }
-}
-
-impl Drop for Memory {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
-    }
+fn owasp() -> Argon2 {
+    let params = Params::builder()
+        .memory(Memory::kib(MEMORY_KIB.into()))
+        .passes(ITERATIONS)
+        .lanes(PARALLELISM)
+        .build()
+        .expect("OWASP parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
 thread_local! {
-    /// The thread's argon2 working memory, reused while logins wait in the
-    /// queue and freed when none does: a fresh 19 MiB per hash on many
-    /// threads fragmented the allocator's heap (measured: +220 MiB after 20
-    /// logins). Freeing returns it to the system only because the binary
-    /// keeps large blocks on mmap (see `main`).
-    static MEMORY: std::cell::RefCell<Option<Memory>> = const { std::cell::RefCell::new(None) };
+    /// The thread's hasher and its 19 MiB working memory (mmap'd, huge
+    /// pages on Linux), reused while logins wait in the queue and given back
+    /// when none does: a fresh 19 MiB per hash on many threads fragmented
+    /// the allocator's heap (measured: +220 MiB after 20 logins).
+    static HASHER: RefCell<argon2_rust::Hasher> = RefCell::new(owasp().hasher());
 }
 
-/// argon2's allocation callback: hands out this thread's reused memory.
-/// The C code calls it on the calling thread (one lane, one thread).
-unsafe extern "C" fn lend_memory(memory: *mut *mut u8, bytes: libc::size_t) -> libc::c_int {
-    MEMORY.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.as_ref().is_none_or(|m| m.layout.size() != bytes) {
-            *m = Memory::new(bytes);
-        }
-        match m.as_ref() {
-            Some(m) => {
-                // SAFETY: argon2 passes a valid out-pointer; the memory
-                // outlives the hash (it is the thread's and only this thread
-                // hashes).
-                unsafe { *memory = m.ptr.as_ptr() };
-                0
-            }
-            // ARGON2_MEMORY_ALLOCATION_ERROR
-            None => -22,
-        }
-    })
-}
-
-/// argon2's release callback: the memory stays with the thread (wiped by
-/// argon2 before this call) until `release_memory`.
-unsafe extern "C" fn keep_memory(_memory: *mut u8, _bytes: libc::size_t) {}
-
-/// Argon2 of `password` with `salt` (raw bytes) into `out`, with the C
-/// reference implementation (the fastest here: about twice RustCrypto's
-/// speed, measured by bench/oidc) in this thread's reused working memory.
-fn compute(
-    algorithm: Algorithm,
-    version: Version,
-    params: &Params,
-    password: &[u8],
-    salt: &[u8],
-    out: &mut [u8],
-) -> password_hash::Result<()> {
-    // Lengths beyond u32 cannot come through the forms (they bound sizes).
-    let len = |n: usize| u32::try_from(n).map_err(|_| password_hash::Error::Crypto);
-    let mut context = argon2_sys::Argon2_Context {
-        out: out.as_mut_ptr(),
-        outlen: len(out.len())?,
-        // The C API takes mutable pointers but reads these only (no
-        // CLEAR_PASSWORD flag).
-        pwd: password.as_ptr().cast_mut(),
-        pwdlen: len(password.len())?,
-        salt: salt.as_ptr().cast_mut(),
-        saltlen: len(salt.len())?,
-        secret: std::ptr::null_mut(),
-        secretlen: 0,
-        ad: std::ptr::null_mut(),
-        adlen: 0,
-        t_cost: params.t_cost(),
-        m_cost: params.m_cost(),
-        lanes: params.p_cost(),
-        threads: 1,
-        version: version as u32,
-        allocate_cbk: Some(lend_memory),
-        free_cbk: Some(keep_memory),
-        flags: argon2_sys::ARGON2_DEFAULT_FLAGS,
-    };
-    let kind = match algorithm {
-        Algorithm::Argon2d => argon2_sys::Argon2_d,
-        Algorithm::Argon2i => argon2_sys::Argon2_i,
-        Algorithm::Argon2id => argon2_sys::Argon2_id,
-    };
-    // SAFETY: every pointer of the context is valid for the lengths given,
-    // for the duration of the call.
-    match unsafe { argon2_sys::argon2_ctx(&mut context, kind) } {
-        0 => Ok(()),
-        _ => Err(password_hash::Error::Crypto),
-    }
-}
-
-/// Frees this thread's working memory (the next hash allocates it again).
+/// Gives this thread's working memory back (the next hash takes it again).
 fn release_memory() {
-    MEMORY.with(|memory| *memory.borrow_mut() = None);
-}
-
-/// The PHC string of `password` hashed with argon2id, `params` and `salt`.
-fn phc<'a>(
-    params: &Params,
-    password: &[u8],
-    salt: Salt<'a>,
-) -> password_hash::Result<PasswordHash<'a>> {
-    let mut raw = [0u8; 64];
-    let salt_bytes = salt.decode_b64(&mut raw)?;
-    let len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
-    let output = Output::init_with(len, |out| {
-        compute(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            params,
-            password,
-            salt_bytes,
-            out,
-        )
-    })?;
-    Ok(PasswordHash {
-        algorithm: Algorithm::Argon2id.ident(),
-        version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(params)?,
-        salt: Some(salt),
-        hash: Some(output),
-    })
+    HASHER.with(|h| h.borrow_mut().clear());
 }
 
 /// Hashes a password now, on the calling thread (command line, benchmarks).
 pub fn hash_blocking(password: &str) -> String {
-    let mut bytes = [0u8; 16];
+    let mut salt = [0u8; 16];
     SystemRandom::new()
-        .fill(&mut bytes)
+        .fill(&mut salt)
         .expect("the system random source is available");
-    let salt = SaltString::encode_b64(&bytes).expect("16 bytes make a valid salt");
-    phc(&owasp_params(), password.as_bytes(), salt.as_salt())
-        .expect("argon2 hashing with valid parameters")
-        .to_string()
+    HASHER.with(|h| {
+        h.borrow_mut()
+            .hash_password(password.as_bytes(), &salt)
+            .expect("argon2 hashing with valid parameters")
+    })
 }
 
-/// Checks a password against a stored PHC string, on the calling thread.
-/// Hashes made with other argon2 parameters are checked with theirs.
+/// Checks a password against a stored PHC string, on the calling thread, in
+/// constant time. Hashes made with other argon2 parameters are checked with
+/// theirs (in the reused memory when they need no more, in memory freed at
+/// once when they need more).
 pub fn verify_blocking(password: &str, stored: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(stored) else {
+    let Some(algorithm) = algorithm_of(stored) else {
         return false;
     };
-    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
-        return false;
-    };
-    let (Ok(algorithm), Ok(version), Ok(params)) = (
-        Algorithm::try_from(parsed.algorithm),
-        parsed.version.map(Version::try_from).transpose(),
-        Params::try_from(&parsed),
-    ) else {
-        return false;
-    };
-    let mut raw = [0u8; 64];
-    let Ok(salt_bytes) = salt.decode_b64(&mut raw) else {
-        return false;
-    };
-    match Output::init_with(expected.len(), |out| {
-        let version = version.unwrap_or_default();
-        compute(
-            algorithm,
-            version,
-            &params,
-            password.as_bytes(),
-            salt_bytes,
-            out,
-        )
-    }) {
-        // `Output`'s equality is constant-time.
-        Ok(computed) => computed == expected,
-        Err(_) => false,
+    HASHER.with(|h| {
+        h.borrow_mut()
+            .verify_password(stored, password.as_bytes(), algorithm)
+            .is_ok()
+    })
+}
+
+/// The algorithm a PHC string names (`$argon2id$…`).
+fn algorithm_of(phc: &str) -> Option<Algorithm> {
+    match phc.split('$').nth(1)? {
+        "argon2id" => Some(Algorithm::Argon2id),
+        "argon2i" => Some(Algorithm::Argon2i),
+        "argon2d" => Some(Algorithm::Argon2d),
+        _ => None,
     }
 }
 
@@ -333,30 +190,46 @@ mod tests {
         assert!(!verify_blocking("x", "not a phc string"));
     }
 
+    /// Two independent implementations agree: RustCrypto's `argon2` (a
+    /// test dependency) verifies our hashes and we verify its, including
+    /// with other parameters.
     #[test]
     fn hashes_agree_with_rustcryptos_implementation() {
-        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-        // Ours (the C reference code) verifies with RustCrypto's verifier…
+        use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
         let ours = hash_blocking("mot de passe de test");
         let parsed = PasswordHash::new(&ours).unwrap();
         assert!(
-            Argon2::new(Algorithm::Argon2id, Version::V0x13, owasp_params())
+            argon2::Argon2::default()
                 .verify_password(b"mot de passe de test", &parsed)
                 .is_ok()
         );
-        // …and a hash made by RustCrypto with other parameters verifies with ours.
+        assert!(
+            argon2::Argon2::default()
+                .verify_password(b"mot de passe de tesu", &parsed)
+                .is_err()
+        );
         let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
-        let other = Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            Params::new(8 * 1024, 3, 1, None).unwrap(),
+        let other = argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(8 * 1024, 3, 1, None).unwrap(),
         )
         .hash_password(b"ancien mot de passe", &salt)
         .unwrap()
         .to_string();
         assert!(verify_blocking("ancien mot de passe", &other));
         assert!(!verify_blocking("ancien mot de passf", &other));
-        // And back to the usual parameters on the same thread.
+        // A hash that needs more memory than the thread keeps, then the
+        // usual parameters again on the same thread.
+        let bigger = argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            argon2::Params::new(32 * 1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"ancien mot de passe", &salt)
+        .unwrap()
+        .to_string();
+        assert!(verify_blocking("ancien mot de passe", &bigger));
         assert!(verify_blocking("mot de passe de test", &ours));
     }
 }

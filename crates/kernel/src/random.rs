@@ -1,9 +1,9 @@
 //! Secrets made from the system's random source.
 
-use aws_lc_rs::digest;
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::digest;
+use ring::rand::{SecureRandom, SystemRandom};
 
 /// `bytes` random bytes, URL-safe base64 without padding (32 bytes = 256 bits).
 pub fn token(bytes: usize) -> String {

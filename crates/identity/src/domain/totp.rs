@@ -1,7 +1,7 @@
 //! ID-7: time-based one-time passwords (RFC 6238: HMAC-SHA1, 30-second
 //! steps, 6 digits), as authenticator apps expect them.
 
-use aws_lc_rs::hmac;
+use ring::hmac;
 
 pub const STEP_SECONDS: i64 = 30;
 pub const DIGITS: u32 = 6;

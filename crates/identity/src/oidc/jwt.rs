@@ -1,10 +1,10 @@
 //! JSON Web Tokens (RFC 7519) signed with RS256 or ES256 (RFC 7518), on
-//! `aws-lc-rs`. The protocol is ours; the cryptography is not.
+//! `ring`. The protocol is ours; the cryptography is not.
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, RsaKeyPair};
 use serde_json::Value;
 
 /// A private signing key.
@@ -25,7 +25,7 @@ impl KeyPair {
         let rng = SystemRandom::new();
         match self {
             KeyPair::Rs256(k) => {
-                let mut sig = vec![0u8; k.public_modulus_len()];
+                let mut sig = vec![0u8; k.public().modulus_len()];
                 k.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut sig)
                     .expect("RSA signing succeeds");
                 sig

@@ -7,12 +7,10 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _, RsaKeyPair,
-};
 use kernel::secrets::MasterKey;
 use kernel::{Db, clock, random};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _, RsaKeyPair};
 use serde_json::{Value, json};
 use sqlx::Row;
 
@@ -61,18 +59,16 @@ impl KeyRing {
 }
 
 fn generate_rsa() -> anyhow::Result<(Vec<u8>, Value, RsaKeyPair)> {
-    use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
-    let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
-        .map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
-    let der = AsDer::<Pkcs8V1Der>::as_der(&pair)
-        .map_err(|_| anyhow::anyhow!("RSA key export failed"))?
-        .as_ref()
-        .to_vec();
-    let public = pair.public_key();
+    use rsa::pkcs8::EncodePrivateKey;
+    use rsa::traits::PublicKeyParts;
+    let private = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048)?;
+    let der = private.to_pkcs8_der()?.as_bytes().to_vec();
+    let pair =
+        RsaKeyPair::from_pkcs8(&der).map_err(|e| anyhow::anyhow!("RSA key rejected: {e}"))?;
     let jwk = json!({
         "kty": "RSA",
-        "n": b64(public.modulus().big_endian_without_leading_zero()),
-        "e": b64(public.exponent().big_endian_without_leading_zero()),
+        "n": b64(&private.n().to_bytes_be()),
+        "e": b64(&private.e().to_bytes_be()),
     });
     Ok((der, jwk, pair))
 }
@@ -83,7 +79,7 @@ fn generate_ec() -> anyhow::Result<(Vec<u8>, Value, EcdsaKeyPair)> {
         .map_err(|_| anyhow::anyhow!("EC key generation failed"))?
         .as_ref()
         .to_vec();
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der, &rng)
         .map_err(|e| anyhow::anyhow!("EC key rejected: {e}"))?;
     let point = pair.public_key().as_ref();
     let jwk =
@@ -97,7 +93,7 @@ fn open_pair(alg: &str, der: &[u8]) -> anyhow::Result<KeyPair> {
             RsaKeyPair::from_pkcs8(der).map_err(|e| anyhow::anyhow!("RSA key rejected: {e}"))?,
         ),
         _ => KeyPair::Es256(
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der, &SystemRandom::new())
                 .map_err(|e| anyhow::anyhow!("EC key rejected: {e}"))?,
         ),
     })

@@ -141,9 +141,7 @@ pub fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     ok_len
         && ok_chars
         && random::same_secret(
-            &jwt::b64(
-                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
-            ),
+            &jwt::b64(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref()),
             challenge,
         )
 }

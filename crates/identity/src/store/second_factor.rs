@@ -1,10 +1,10 @@
 //! ID-7: the staff's second factor (TOTP) and recovery codes. Secrets are
 //! sealed with the master key; a code's time step is used once (no replay).
 
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use kernel::audit::{self, Actor, Event};
 use kernel::secrets::MasterKey;
 use kernel::{Db, clock, random};
+use ring::rand::{SecureRandom, SystemRandom};
 use sqlx::Row;
 
 use crate::domain::totp;

@@ -1160,10 +1160,7 @@ async fn a_commune_downloads_its_data_when_its_agreement_ends_conv_7() {
         assert_eq!(f["bytes"], content.len());
         assert_eq!(
             f["sha256"],
-            hex::encode(aws_lc_rs::digest::digest(
-                &aws_lc_rs::digest::SHA256,
-                content
-            )),
+            hex::encode(ring::digest::digest(&ring::digest::SHA256, content)),
             "{}",
             f["name"]
         );

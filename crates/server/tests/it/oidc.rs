@@ -123,7 +123,7 @@ fn html_unescape(text: &str) -> String {
 fn pkce() -> (String, String) {
     let verifier = kernel::random::token(48);
     let challenge = identity::oidc::jwt::b64(
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()).as_ref(),
+        ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref(),
     );
     (verifier, challenge)
 }

@@ -1,5 +1,5 @@
 //! The bounds of bench/oidc, measured on this machine:
-//! - signatures per second of `aws-lc-rs` 1 (what Mutualis signs JWTs with):
+//! - signatures per second of `ring` 0.17 (what Mutualis signs JWTs with):
 //!   ECDSA P-256 SHA-256 (FIXED encoding, as JOSE's ES256) and RSA PKCS#1
 //!   SHA-256 with a 2048-bit key (RS256), on 1 thread and on N threads;
 //! - the time of one argon2id hash (m = 19456 KiB, t = 2, p = 1) with each
@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use serde_json::json;
 
 const M_KIB: u32 = 19 * 1024;
@@ -60,10 +60,20 @@ where
 }
 
 fn rsa_pkcs8() -> Vec<u8> {
-    use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
-    // Generated as Mutualis does (identity/src/oidc/keys.rs).
-    let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key");
-    AsDer::<Pkcs8V1Der>::as_der(&pair).expect("PKCS#8").as_ref().to_vec()
+    use rsa::pkcs8::EncodePrivateKey;
+    let private = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).expect("RSA key");
+    private.to_pkcs8_der().expect("PKCS#8").as_bytes().to_vec()
+}
+
+fn argon2_rust_owasp() -> argon2_rust::Argon2 {
+    use argon2_rust::{Algorithm, Argon2, Params, Version, params::Memory};
+    let params = Params::builder()
+        .memory(Memory::kib(M_KIB.into()))
+        .passes(T)
+        .lanes(P)
+        .build()
+        .unwrap();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -105,12 +115,12 @@ fn main() {
     let min_hashes = arg("--argon2-min-hashes", 8.0) as usize;
     let argon2_budget = arg("--argon2-seconds", 1.0);
 
-    // --- signing
+    // --- ring signing
     let msg = Arc::new(signing_input());
     let rng = SystemRandom::new();
     let ec_der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
     let ec = Arc::new(
-        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, ec_der.as_ref()).unwrap(),
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, ec_der.as_ref(), &rng).unwrap(),
     );
     let rsa = Arc::new(RsaKeyPair::from_pkcs8(&rsa_pkcs8()).unwrap());
     let es = |n: usize| {
@@ -125,7 +135,7 @@ fn main() {
         let (rsa, msg) = (rsa.clone(), msg.clone());
         rate(n, seconds, move || {
             let rng = SystemRandom::new();
-            let mut sig = vec![0u8; rsa.public_modulus_len()];
+            let mut sig = vec![0u8; rsa.public().modulus_len()];
             rsa.sign(&RSA_PKCS1_SHA256, &rng, &msg, &mut sig).unwrap();
             std::hint::black_box(sig);
         })
@@ -145,7 +155,23 @@ fn main() {
         }));
     };
 
-    // RustCrypto argon2 0.5, reused working memory (as crates/kernel/src/password.rs).
+    // argon2-rust 1.1: a Hasher keeps its arena between hashes, as each
+    // thread of crates/kernel/src/password.rs does.
+    {
+        let h = std::cell::RefCell::new(argon2_rust_owasp().hasher());
+        push("argon2-rust 1.1, reused memory", "what Mutualis uses (kernel/src/password.rs)", &|| {
+            let mut out = vec![0u8; 32];
+            h.borrow_mut().hash_into(PASSWORD, SALT, &mut out).unwrap();
+            out
+        });
+        let a = argon2_rust_owasp();
+        push("argon2-rust 1.1, fresh memory", "one-shot hash_into: maps 19 MiB per hash", &|| {
+            let mut out = vec![0u8; 32];
+            a.hash_into(PASSWORD, SALT, &mut out).unwrap();
+            out
+        });
+    }
+    // RustCrypto argon2 0.5, reused working memory.
     {
         use argon2::{Algorithm, Argon2, Block, Params, Version};
         let params = Params::new(M_KIB, T, P, Some(32)).unwrap();
@@ -184,7 +210,7 @@ fn main() {
     // -march=native by its `simd` feature), through its raw binding.
     push(
         "argon2-sys 0.1 (C reference, opt.c, -march=native)",
-        "what Mutualis uses (kernel/src/password.rs)",
+        "C bindings (cc, no bindgen)",
         &|| {
             let mut out = vec![0u8; 32];
             let rc = unsafe {
@@ -217,16 +243,16 @@ fn main() {
         .as_str()
         .unwrap()
         .to_string();
-    // Throughput of the C reference on `threads` threads (info).
-    let c_parallel = rate(threads, argon2_budget.max(2.0), move || {
-        let mut out = [0u8; 32];
-        let rc = unsafe {
-            argon2_sys::argon2id_hash_raw(
-                T, M_KIB, P, PASSWORD.as_ptr().cast(), PASSWORD.len(), SALT.as_ptr().cast(),
-                SALT.len(), out.as_mut_ptr().cast(), out.len(),
-            )
-        };
-        assert_eq!(rc, 0, "argon2id_hash_raw");
+    // Throughput of argon2-rust on `threads` threads, reused memory (info).
+    let ar_parallel = rate(threads, argon2_budget.max(2.0), move || {
+        thread_local! {
+            static H: std::cell::RefCell<argon2_rust::Hasher> =
+                std::cell::RefCell::new(argon2_rust_owasp().hasher());
+        }
+        H.with(|h| {
+            let mut out = [0u8; 32];
+            h.borrow_mut().hash_into(PASSWORD, SALT, &mut out).unwrap();
+        });
     });
 
     println!(
@@ -235,8 +261,7 @@ fn main() {
             "cores": cores,
             "threads": threads,
             "seconds_per_rate": seconds,
-            "signing": {
-                "library": "aws-lc-rs 1",
+            "ring": {
                 "es256_per_s_1": es1, "es256_per_s_n": esn,
                 "rs256_per_s_1": rs1, "rs256_per_s_n": rsn,
                 "message_bytes": msg.len(),
@@ -246,7 +271,7 @@ fn main() {
                 "candidates": candidates,
                 "outputs_agree": agree,
                 "fastest": fastest,
-                "c_reference_hashes_per_s_n_threads": c_parallel,
+                "argon2_rust_reused_hashes_per_s_n_threads": ar_parallel,
             }
         })
     );

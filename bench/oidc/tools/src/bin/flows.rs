@@ -42,7 +42,7 @@ struct Flow<'a> {
 
 fn rand_token(n: usize) -> String {
     let mut b = vec![0u8; n];
-    aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut b).unwrap();
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).unwrap();
     URL_SAFE_NO_PAD.encode(b)
 }
 
@@ -219,7 +219,7 @@ impl<'a> Flow<'a> {
     async fn run(&mut self, consent: bool) -> Result<bool, String> {
         let c = self.conf.clone();
         let verifier = rand_token(32);
-        let challenge = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()));
+        let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()));
         let state = rand_token(12);
         let nonce = rand_token(12);
         let authorize = if c.kind == "node" { "/auth" } else { "/oidc/authorize" };
