@@ -8,30 +8,37 @@ use sqlx::Row;
 /// ID-3: the pairwise subject of an account in a sector: two sectors never
 /// see the same `sub` for the same person.
 pub async fn pairwise_sub(db: &Db, sector: &str, account_id: i64) -> Result<String, sqlx::Error> {
-    let salt = match sqlx::query("SELECT salt FROM sectors WHERE name = $1")
+    Ok(pairwise(&sector_salt(db, sector).await?, account_id))
+}
+
+/// The subject of `account_id` in the sector of `salt`.
+pub fn pairwise(salt: &str, account_id: i64) -> String {
+    random::sha256_hex(format!("{salt}:{account_id}"))[..40].to_string()
+}
+
+/// A sector's salt, created at its first use.
+pub async fn sector_salt(db: &Db, sector: &str) -> Result<String, sqlx::Error> {
+    if let Some(r) = sqlx::query("SELECT salt FROM sectors WHERE name = $1")
         .bind(sector)
         .fetch_optional(db.pool())
         .await?
     {
-        Some(r) => r.try_get::<String, _>("salt")?,
-        None => {
-            let mut tx = db.begin().await?;
-            sqlx::query("INSERT INTO sectors (name, salt, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
-                .bind(sector)
-                .bind(random::token(32))
-                .bind(clock::now_ms())
-                .execute(&mut *tx)
-                .await?;
-            let salt: String = sqlx::query("SELECT salt FROM sectors WHERE name = $1")
-                .bind(sector)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("salt")?;
-            tx.commit().await?;
-            salt
-        }
-    };
-    Ok(random::sha256_hex(format!("{salt}:{account_id}"))[..40].to_string())
+        return r.try_get("salt");
+    }
+    let mut tx = db.begin().await?;
+    sqlx::query("INSERT INTO sectors (name, salt, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+        .bind(sector)
+        .bind(random::token(32))
+        .bind(clock::now_ms())
+        .execute(&mut *tx)
+        .await?;
+    let salt: String = sqlx::query("SELECT salt FROM sectors WHERE name = $1")
+        .bind(sector)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("salt")?;
+    tx.commit().await?;
+    Ok(salt)
 }
 
 /// An authorization code's content.
@@ -104,18 +111,19 @@ pub enum Redeemed {
     Reused,
 }
 
-/// Redeems a code once. A second use revokes every token the first issued
-/// (RFC 6749 §4.1.2).
-pub async fn redeem_code(db: &Db, code: &str) -> Result<Redeemed, sqlx::Error> {
+/// Redeems a code once, in the caller's transaction (which records the
+/// tokens the code gives, so that a code is used if and only if they exist;
+/// the caller commits). A second use revokes every token the first issued
+/// (RFC 6749 §4.1.2): commit that too.
+pub async fn redeem_code(tx: &mut Tx, code: &str) -> Result<Redeemed, sqlx::Error> {
     let hash = random::sha256_hex(code);
     let now = clock::now_ms();
-    let mut tx = db.begin().await?;
     let row = sqlx::query(
         "SELECT client_id, account_id, redirect_uri, scope, claims, nonce, code_challenge, auth_time, acr, sid, expires_at, used_at \
          FROM authorization_codes WHERE code_hash = $1",
     )
     .bind(&hash)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?;
     let Some(r) = row else {
         return Ok(Redeemed::Invalid);
@@ -127,10 +135,10 @@ pub async fn redeem_code(db: &Db, code: &str) -> Result<Redeemed, sqlx::Error> {
         )
         .bind(now)
         .bind(&hash)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         kernel::audit::append(
-            &mut tx,
+            tx,
             &kernel::audit::Event::new(
                 kernel::audit::Actor::Anonymous,
                 "oidc.code_reuse",
@@ -138,7 +146,6 @@ pub async fn redeem_code(db: &Db, code: &str) -> Result<Redeemed, sqlx::Error> {
             ),
         )
         .await?;
-        tx.commit().await?;
         return Ok(Redeemed::Reused);
     }
     let expires: i64 = r.try_get("expires_at")?;
@@ -150,7 +157,7 @@ pub async fn redeem_code(db: &Db, code: &str) -> Result<Redeemed, sqlx::Error> {
     )
     .bind(now)
     .bind(&hash)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     if marked.rows_affected() != 1 {
         return Ok(Redeemed::Reused);
@@ -168,7 +175,6 @@ pub async fn redeem_code(db: &Db, code: &str) -> Result<Redeemed, sqlx::Error> {
         acr: r.try_get("acr")?,
         sid: r.try_get("sid")?,
     };
-    tx.commit().await?;
     Ok(Redeemed::Grant(Box::new(grant), hash))
 }
 

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use kernel::{AppState, clock, random};
+use kernel::{AppState, Tx, clock, random};
 use serde_json::{Value, json};
 
 use super::clients::{self, Client};
@@ -165,18 +165,17 @@ struct Grant<'a> {
     auth_time: Option<i64>,
 }
 
-/// Signs an access token (RFC 9068) and records its `jti`.
-async fn access_token(
-    app: &AppState,
-    client: &Client,
-    g: &Grant<'_>,
-) -> Result<String, sqlx::Error> {
+/// Signs an access token (RFC 9068) named `jti`. A person's token is
+/// recorded by [`record`] in the transaction that grants it; a client's own
+/// token (client_credentials) names no person, lives 10 minutes and is not
+/// recorded, so issuing it writes nothing (bench/oidc (a)): `lookup`
+/// recognises it by its signature and a revocation records it.
+async fn access_token(app: &AppState, client: &Client, g: &Grant<'_>, jti: &str) -> String {
     let ring = keys(app).ring().await;
     let key = ring
         .signing(&client.id_token_alg)
         .expect("an active key of each algorithm");
     let now = clock::now_ms() / 1000;
-    let jti = random::token(16);
     let mut claims = json!({
         "iss": app.site.public_url,
         "sub": g.sub,
@@ -190,43 +189,21 @@ async fn access_token(
     if let Some(t) = g.auth_time {
         claims["auth_time"] = json!(t / 1000);
     }
-    let token = jwt::sign(&key.pair, &key.kid, "at+jwt", &claims);
-    if g.account.is_none() {
-        // A client's own token (client_credentials) names no person and
-        // lives 10 minutes: it is not recorded, so issuing it writes nothing
-        // (bench/oidc (a)); `lookup` recognises it by its signature and a
-        // revocation records it.
-        return Ok(token);
-    }
-    let mut tx = app.db.begin().await?;
-    let record = NewToken {
-        jti: &jti,
-        kind: "access",
-        client_id: &client.client_id,
-        account_id: g.account,
-        scope: g.scope,
-        claims: g.claims,
-        family: g.family,
-        code_hash: g.code_hash,
-        sid: g.sid,
-        auth_time: g.auth_time,
-        ttl_ms: ACCESS_TTL_MS,
-    };
-    oidc_store::record_token(&mut tx, &record).await?;
-    tx.commit().await?;
-    Ok(token)
+    jwt::sign(&key.pair, &key.kid, "at+jwt", &claims)
 }
 
-async fn refresh_token(
-    app: &AppState,
+/// Records a person's token (`kind` access or refresh, by `jti`; a refresh
+/// token by its digest) in `tx`.
+async fn record(
+    tx: &mut Tx,
     client: &Client,
     g: &Grant<'_>,
-) -> Result<String, sqlx::Error> {
-    let token = random::token(32);
-    let mut tx = app.db.begin().await?;
+    kind: &str,
+    jti: &str,
+) -> Result<(), sqlx::Error> {
     let record = NewToken {
-        jti: &random::sha256_hex(&token),
-        kind: "refresh",
+        jti,
+        kind,
         client_id: &client.client_id,
         account_id: g.account,
         scope: g.scope,
@@ -235,11 +212,27 @@ async fn refresh_token(
         code_hash: g.code_hash,
         sid: g.sid,
         auth_time: g.auth_time,
-        ttl_ms: REFRESH_TTL_MS,
+        ttl_ms: if kind == "refresh" {
+            REFRESH_TTL_MS
+        } else {
+            ACCESS_TTL_MS
+        },
     };
-    oidc_store::record_token(&mut tx, &record).await?;
-    tx.commit().await?;
-    Ok(token)
+    oidc_store::record_token(tx, &record).await
+}
+
+/// A new access token's `jti` and a new refresh token with its digest,
+/// recorded in `tx` for the grant `g`.
+async fn record_pair(
+    tx: &mut Tx,
+    client: &Client,
+    g: &Grant<'_>,
+) -> Result<(String, String), sqlx::Error> {
+    let jti = random::token(16);
+    let refresh = random::token(32);
+    record(tx, client, g, "access", &jti).await?;
+    record(tx, client, g, "refresh", &random::sha256_hex(&refresh)).await?;
+    Ok((jti, refresh))
 }
 
 /// The ID token (OpenID Connect Core §2).
@@ -346,9 +339,22 @@ async fn authorization_code(
             "code is missing",
         );
     };
-    let (grant, code_hash) = match oidc_store::redeem_code(&app.db, code).await {
+    // Read (or create) the sector's salt before taking the write turn.
+    let salt = match oidc_store::sector_salt(&app.db, &client.sector).await {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
+    // One transaction: the code is used if and only if its tokens exist.
+    let mut tx = match app.db.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return internal(e),
+    };
+    let (grant, code_hash) = match oidc_store::redeem_code(&mut tx, code).await {
         Ok(Redeemed::Grant(g, h)) => (g, h),
         Ok(Redeemed::Reused) => {
+            if let Err(e) = tx.commit().await {
+                return internal(e);
+            }
             return oauth_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_grant",
@@ -356,6 +362,7 @@ async fn authorization_code(
             );
         }
         Ok(Redeemed::Invalid) => {
+            let _ = tx.rollback().await;
             return oauth_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_grant",
@@ -364,44 +371,16 @@ async fn authorization_code(
         }
         Err(e) => return internal(e),
     };
-    if grant.client_id != client.client_id {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "the code was issued to another client",
-        );
-    }
-    if field(fields, "redirect_uri") != Some(grant.redirect_uri.as_str()) {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "redirect_uri does not match the authorization request",
-        );
-    }
-    match (&grant.code_challenge, field(fields, "code_verifier")) {
-        (Some(challenge), Some(verifier)) if pkce_matches(verifier, challenge) => {}
-        (Some(_), _) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_grant",
-                "code_verifier does not match the code_challenge",
-            );
+    if let Some(problem) = code_mismatch(client, &grant, fields) {
+        // A code presented wrongly is spent all the same (RFC 6749 §4.1.2:
+        // it serves once).
+        if let Err(e) = tx.commit().await {
+            return internal(e);
         }
-        (None, Some(_)) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_grant",
-                "no code_challenge was sent with the authorization request",
-            );
-        }
-        (None, None) => {}
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", problem);
     }
-    let sub = match oidc_store::pairwise_sub(&app.db, &client.sector, grant.account_id).await {
-        Ok(s) => s,
-        Err(e) => return internal(e),
-    };
+    let sub = oidc_store::pairwise(&salt, grant.account_id);
     let family = random::token(16);
-    let ring = keys(app).ring().await;
     let g = Grant {
         sub: &sub,
         account: Some(grant.account_id),
@@ -412,14 +391,15 @@ async fn authorization_code(
         sid: Some(&grant.sid),
         auth_time: Some(grant.auth_time),
     };
-    let access = match access_token(app, client, &g).await {
-        Ok(t) => t,
+    let (jti, refresh) = match record_pair(&mut tx, client, &g).await {
+        Ok(pair) => pair,
         Err(e) => return internal(e),
     };
-    let refresh = match refresh_token(app, client, &g).await {
-        Ok(t) => t,
-        Err(e) => return internal(e),
-    };
+    if let Err(e) = tx.commit().await {
+        return internal(e);
+    }
+    let access = access_token(app, client, &g, &jti).await;
+    let ring = keys(app).ring().await;
     let id = id_token(
         app,
         &ring,
@@ -434,6 +414,27 @@ async fn authorization_code(
         id_token: Some(id),
         scope: grant.scope,
     })
+}
+
+/// Why a redeemed code does not fit the request that presents it: another
+/// client, another redirect URI, or a PKCE verifier that does not match.
+fn code_mismatch(
+    client: &Client,
+    grant: &oidc_store::CodeGrant,
+    fields: &[(String, String)],
+) -> Option<&'static str> {
+    if grant.client_id != client.client_id {
+        return Some("the code was issued to another client");
+    }
+    if field(fields, "redirect_uri") != Some(grant.redirect_uri.as_str()) {
+        return Some("redirect_uri does not match the authorization request");
+    }
+    match (&grant.code_challenge, field(fields, "code_verifier")) {
+        (Some(challenge), Some(verifier)) if pkce_matches(verifier, challenge) => None,
+        (Some(_), _) => Some("code_verifier does not match the code_challenge"),
+        (None, Some(_)) => Some("no code_challenge was sent with the authorization request"),
+        (None, None) => None,
+    }
 }
 
 /// Rotation: each refresh token serves once; a second use revokes the whole
@@ -482,25 +483,6 @@ async fn refresh(app: &AppState, client: &Client, fields: &[(String, String)]) -
             "the refresh token is revoked or expired",
         );
     }
-    let used = async {
-        let mut tx = app.db.begin().await?;
-        let ok = oidc_store::use_refresh(&mut tx, &jti).await?;
-        tx.commit().await?;
-        Ok::<bool, sqlx::Error>(ok)
-    }
-    .await;
-    match used {
-        Ok(true) => {}
-        Ok(false) => {
-            let _ = oidc_store::revoke_family(&app.db, &row.family).await;
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_grant",
-                "refresh token reused: every token of this grant is revoked",
-            );
-        }
-        Err(e) => return internal(e),
-    }
     let Some(account) = row.account_id else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -522,14 +504,32 @@ async fn refresh(app: &AppState, client: &Client, fields: &[(String, String)]) -
         sid: row.sid.as_deref(),
         auth_time: row.auth_time,
     };
-    let access = match access_token(app, client, &g).await {
-        Ok(t) => t,
+    // One transaction: the presented token is used if and only if the next
+    // ones exist.
+    let rotated = async {
+        let mut tx = app.db.begin().await?;
+        if !oidc_store::use_refresh(&mut tx, &jti).await? {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let pair = record_pair(&mut tx, client, &g).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(Some(pair))
+    }
+    .await;
+    let (jti, next) = match rotated {
+        Ok(Some(pair)) => pair,
+        Ok(None) => {
+            let _ = oidc_store::revoke_family(&app.db, &row.family).await;
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "refresh token reused: every token of this grant is revoked",
+            );
+        }
         Err(e) => return internal(e),
     };
-    let next = match refresh_token(app, client, &g).await {
-        Ok(t) => t,
-        Err(e) => return internal(e),
-    };
+    let access = access_token(app, client, &g, &jti).await;
     let ring = keys(app).ring().await;
     let id = id_token(
         app,
@@ -589,15 +589,13 @@ async fn client_credentials(
         sid: None,
         auth_time: None,
     };
-    match access_token(app, client, &g).await {
-        Ok(access) => success(Issued {
-            access_token: access,
-            refresh_token: None,
-            id_token: None,
-            scope,
-        }),
-        Err(e) => internal(e),
-    }
+    let access = access_token(app, client, &g, &random::token(16)).await;
+    success(Issued {
+        access_token: access,
+        refresh_token: None,
+        id_token: None,
+        scope,
+    })
 }
 
 /// A bearer access token, checked: signature, expiry, not revoked.
