@@ -3,6 +3,7 @@
 
 pub mod domain;
 pub mod error;
+pub mod franceconnect;
 pub mod http;
 pub mod oidc;
 pub mod session;

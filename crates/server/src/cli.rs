@@ -164,6 +164,109 @@ pub struct ServeArgs {
         default_value = "Mutualis <ne-pas-repondre@mutualis.localhost>"
     )]
     pub mail_from: String,
+    #[command(flatten)]
+    pub franceconnect: FranceConnectArgs,
+}
+
+/// ID-5: the platform's registration with FranceConnect (docs/franceconnect.md).
+/// Without an issuer, FranceConnect is off and its button hidden.
+#[derive(Args, Debug)]
+pub struct FranceConnectArgs {
+    /// FranceConnect's issuer (its discovery document is read from there),
+    /// e.g. https://oidc.franceconnect.gouv.fr/api/v2.
+    #[arg(long, env = "MUTUALIS_FRANCECONNECT_ISSUER")]
+    pub franceconnect_issuer: Option<String>,
+    /// The client id FranceConnect gave.
+    #[arg(long, env = "MUTUALIS_FRANCECONNECT_CLIENT_ID")]
+    pub franceconnect_client_id: Option<String>,
+    /// File holding the client secret FranceConnect gave (or the variable
+    /// MUTUALIS_FRANCECONNECT_CLIENT_SECRET).
+    #[arg(long, env = "MUTUALIS_FRANCECONNECT_CLIENT_SECRET_FILE")]
+    pub franceconnect_client_secret_file: Option<PathBuf>,
+    #[arg(
+        long,
+        env = "MUTUALIS_FRANCECONNECT_CLIENT_SECRET",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub franceconnect_client_secret: Option<String>,
+    /// The callback registered with FranceConnect (default: the public
+    /// address + /franceconnect/retour).
+    #[arg(long, env = "MUTUALIS_FRANCECONNECT_REDIRECT_URI")]
+    pub franceconnect_redirect_uri: Option<String>,
+    /// The post-logout address registered with FranceConnect (default: the
+    /// public address + /franceconnect/deconnexion).
+    #[arg(long, env = "MUTUALIS_FRANCECONNECT_POST_LOGOUT_REDIRECT_URI")]
+    pub franceconnect_post_logout_redirect_uri: Option<String>,
+    /// Scopes asked for.
+    #[arg(long, env = "MUTUALIS_FRANCECONNECT_SCOPES", default_value = identity::franceconnect::DEFAULT_SCOPES)]
+    pub franceconnect_scopes: String,
+    /// Which FranceConnect platform: integration, sandbox or production
+    /// (shown to staff).
+    #[arg(long, env = "MUTUALIS_FRANCECONNECT_ENVIRONMENT")]
+    pub franceconnect_environment: Option<String>,
+}
+
+impl FranceConnectArgs {
+    /// The configuration, `None` when FranceConnect is off; an error names
+    /// what is missing or wrong.
+    pub fn config(
+        &self,
+        public_url: &str,
+    ) -> anyhow::Result<Option<identity::franceconnect::Config>> {
+        let Some(issuer) = self.franceconnect_issuer.clone() else {
+            return Ok(None);
+        };
+        let client_id = self.franceconnect_client_id.clone().ok_or_else(|| {
+            anyhow::anyhow!("--franceconnect-client-id is required with --franceconnect-issuer")
+        })?;
+        let client_secret = match (
+            &self.franceconnect_client_secret_file,
+            &self.franceconnect_client_secret,
+        ) {
+            (Some(path), _) => std::fs::read_to_string(path)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot read the FranceConnect client secret file {}: {e}",
+                        path.display()
+                    )
+                })?
+                .trim()
+                .to_string(),
+            (None, Some(secret)) => secret.trim().to_string(),
+            (None, None) => anyhow::bail!(
+                "--franceconnect-client-secret-file (or MUTUALIS_FRANCECONNECT_CLIENT_SECRET) is required with --franceconnect-issuer"
+            ),
+        };
+        if client_secret.is_empty() {
+            anyhow::bail!("the FranceConnect client secret is empty");
+        }
+        let environment = self
+            .franceconnect_environment
+            .as_deref()
+            .and_then(identity::franceconnect::Environment::parse)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--franceconnect-environment must be integration, sandbox or production"
+                )
+            })?;
+        let base = public_url.trim_end_matches('/');
+        Ok(Some(identity::franceconnect::Config {
+            issuer,
+            client_id,
+            client_secret,
+            redirect_uri: self
+                .franceconnect_redirect_uri
+                .clone()
+                .unwrap_or_else(|| format!("{base}/franceconnect/retour")),
+            post_logout_redirect_uri: self
+                .franceconnect_post_logout_redirect_uri
+                .clone()
+                .unwrap_or_else(|| format!("{base}/franceconnect/deconnexion")),
+            scopes: self.franceconnect_scopes.clone(),
+            environment,
+        }))
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -535,6 +638,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
         anyhow::bail!("--public-url must start with http:// or https://");
     }
+    let franceconnect = args.franceconnect.config(&public_url)?;
     let db = args.db.open().await?;
     let mail = MailConfig::new(args.smtp_url.as_deref(), &args.mail_from, &args.db.data_dir)?;
     if !args.no_metrics {
@@ -555,7 +659,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         master_key: master_key(args.master_key_file.as_deref(), &args.db, args.demo)?,
         extensions: Default::default(),
     };
-    let state = app::compose(state).await?;
+    let mut state = app::compose(state).await?;
+    if let Some(config) = franceconnect {
+        tracing::info!(issuer = %config.issuer, environment = config.environment.name(), "FranceConnect on");
+        std::sync::Arc::make_mut(&mut state.extensions)
+            .insert(identity::franceconnect::FranceConnect::new(config));
+    }
     let accounts = if args.demo {
         Some(demo::seed(&state).await?)
     } else {

@@ -1,5 +1,6 @@
 //! Pure rules of the identity area.
 
+pub mod franceconnect;
 pub mod password;
 pub mod sheet;
 pub mod throttle;

@@ -23,6 +23,8 @@ pub struct LoginPage {
     error: Option<&'static str>,
     /// When to retry (French, English) while the back-off lasts.
     wait: Option<(String, String)>,
+    /// Whether to show the FranceConnect button (ID-5: only when configured).
+    franceconnect: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -40,6 +42,7 @@ pub async fn form(
 ) -> Response {
     let retour = safe_return_path(q.retour.as_deref());
     let page = LoginPage {
+        franceconnect: super::franceconnect::configured(&app).is_some(),
         ctx,
         email: q.email.unwrap_or_default(),
         retour: retour.clone(),
@@ -90,6 +93,7 @@ async fn check_password(
 ) -> Result<Response, Error> {
     let Ok(email) = EmailAddress::parse(&f.email) else {
         let page = LoginPage {
+            franceconnect: super::franceconnect::configured(app).is_some(),
             ctx,
             email: f.email,
             retour,
@@ -111,6 +115,7 @@ async fn check_password(
     if wait > 0 {
         let when = (retry_in(wait, true), retry_in(wait, false));
         let page = LoginPage {
+            franceconnect: super::franceconnect::configured(app).is_some(),
             ctx,
             email: email.to_string(),
             retour,
@@ -149,6 +154,7 @@ async fn check_password(
             )
             .await?;
             let page = LoginPage {
+                franceconnect: super::franceconnect::configured(app).is_some(),
                 ctx,
                 email: email.to_string(),
                 retour,

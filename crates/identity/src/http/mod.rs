@@ -4,6 +4,7 @@
 mod accounts;
 mod clients;
 mod consents;
+pub mod franceconnect;
 mod inhabitants;
 mod journal;
 mod login;
@@ -47,6 +48,22 @@ pub const STAFF_PAGES: &[&str] = &[
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/connexion", get(login::form).post(login::submit))
+        .route("/franceconnect/connexion", post(franceconnect::start))
+        .route("/franceconnect/retour", get(franceconnect::callback))
+        .route("/franceconnect/rattachement", get(franceconnect::link_page))
+        .route(
+            "/franceconnect/rattachement/compte-existant",
+            post(franceconnect::link_existing),
+        )
+        .route(
+            "/franceconnect/rattachement/nouveau-compte",
+            post(franceconnect::create_account),
+        )
+        .route(
+            "/compte/franceconnect/relier",
+            post(franceconnect::start_link),
+        )
+        .route("/compte/franceconnect/delier", post(franceconnect::unlink))
         .route("/deconnexion", post(login::logout))
         .route(
             "/inscription",

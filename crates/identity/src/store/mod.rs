@@ -1,5 +1,6 @@
 //! Accounts, roles and sessions. One SQL path for both databases.
 
+pub mod franceconnect;
 mod inhabitants;
 pub mod rights;
 pub mod second_factor;
@@ -270,21 +271,8 @@ pub const SESSION_MS: i64 = 12 * 3600 * 1000;
 /// Opens a session after a successful login; returns the cookie's token.
 /// Only the token's SHA-256 is stored.
 pub async fn open_session(db: &Db, account_id: i64) -> Result<String, sqlx::Error> {
-    let token = random::token(32);
-    let now = clock::now_ms();
     let mut tx = db.begin().await?;
-    sqlx::query("INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(random::sha256_hex(&token))
-        .bind(account_id)
-        .bind(now)
-        .bind(now + SESSION_MS)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE accounts SET last_login_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(account_id)
-        .execute(&mut *tx)
-        .await?;
+    let token = insert_session(&mut tx, account_id, None).await?;
     audit::append(
         &mut tx,
         &Event::new(
@@ -295,6 +283,35 @@ pub async fn open_session(db: &Db, account_id: i64) -> Result<String, sqlx::Erro
     )
     .await?;
     tx.commit().await?;
+    Ok(token)
+}
+
+/// A new session of `account_id` in `tx` (its login time recorded), with the
+/// FranceConnect ID token when it was opened through FranceConnect (ID-5's
+/// logout needs it); returns the cookie's token.
+pub(crate) async fn insert_session(
+    tx: &mut kernel::Tx,
+    account_id: i64,
+    franceconnect_id_token: Option<&str>,
+) -> Result<String, sqlx::Error> {
+    let token = random::token(32);
+    let now = clock::now_ms();
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, account_id, created_at, expires_at, franceconnect_id_token) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(random::sha256_hex(&token))
+    .bind(account_id)
+    .bind(now)
+    .bind(now + SESSION_MS)
+    .bind(franceconnect_id_token)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE accounts SET last_login_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(account_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(token)
 }
 

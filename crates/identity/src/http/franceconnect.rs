@@ -1,0 +1,427 @@
+//! ID-5: signing in with FranceConnect, linking, creating an account from a
+//! FranceConnect identity, unlinking; ID-6: the certified identity comes
+//! with each FranceConnect sign-in. Every page exists only when FranceConnect
+//! is configured (404 otherwise).
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use kernel::AppState;
+use kernel::web::error::{ErrorPage, Msg};
+use kernel::web::lang::cookie;
+use kernel::web::{ClientAddress, PageContext, SignedIn};
+use serde::Deserialize;
+
+use crate::domain::franceconnect::{Identity, Refusal, random_value};
+use crate::domain::{EmailAddress, safe_return_path};
+use crate::franceconnect::FranceConnect;
+use crate::store::franceconnect::{self as fc_store, LinkRefused, Purpose, UnlinkRefused};
+use crate::{Error, session, store};
+
+/// Binds a request to the browser that started it.
+const BROWSER_COOKIE: &str = "mutualis_fc";
+/// Names a verified identity waiting to be linked.
+const PENDING_COOKIE: &str = "mutualis_fc_attente";
+
+/// The node's FranceConnect relying party, when configured.
+pub fn configured(app: &AppState) -> Option<&FranceConnect> {
+    app.extensions.get::<FranceConnect>()
+}
+
+fn require(app: &AppState) -> Result<&FranceConnect, Error> {
+    configured(app).ok_or(Error::NotFound)
+}
+
+/// A short-lived cookie for FranceConnect's round trip: `SameSite=Lax` so
+/// that it comes back with FranceConnect's top-level redirect.
+fn short_cookie(app: &AppState, name: &str, value: &str, max_age_s: i64) -> HeaderValue {
+    let secure = if app.site.secure() { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}"
+    ))
+    .expect("cookie values are URL-safe base64")
+}
+
+fn refused(ctx: &PageContext, refusal: Refusal) -> Response {
+    let status = match refusal {
+        Refusal::Unavailable => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut page = ErrorPage::bad_request(Msg::new(
+        format!(
+            "{} Aucun compte n'a été relié ni créé. Vous pouvez recommencer depuis la page de connexion.",
+            refusal.message_fr()
+        ),
+        format!(
+            "{} No account was linked or created. You may start again from the sign-in page.",
+            refusal.message_en()
+        ),
+    ));
+    page.status = status;
+    page.render(ctx)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct StartForm {
+    retour: Option<String>,
+}
+
+/// The "S'identifier avec FranceConnect" button: a request bound to this
+/// browser, then FranceConnect's authorization endpoint.
+pub async fn start(
+    State(app): State<AppState>,
+    ctx: PageContext,
+    Form(f): Form<StartForm>,
+) -> Result<Response, Error> {
+    let fc = require(&app)?;
+    let retour = safe_return_path(f.retour.as_deref());
+    send_to_franceconnect(&app, fc, &ctx, Purpose::Login, &retour).await
+}
+
+/// "Relier mon compte à FranceConnect", from the signed-in person's account.
+pub async fn start_link(
+    State(app): State<AppState>,
+    SignedIn(_viewer): SignedIn,
+    ctx: PageContext,
+) -> Result<Response, Error> {
+    let fc = require(&app)?;
+    send_to_franceconnect(&app, fc, &ctx, Purpose::Link, "/compte/identite").await
+}
+
+async fn send_to_franceconnect(
+    app: &AppState,
+    fc: &FranceConnect,
+    ctx: &PageContext,
+    purpose: Purpose,
+    retour: &str,
+) -> Result<Response, Error> {
+    let (state, nonce, browser) = (random_value(), random_value(), random_value());
+    let url = match fc.authorization_url(&state, &nonce).await {
+        Ok(url) => url,
+        Err(refusal) => return Ok(refused(ctx, refusal)),
+    };
+    fc_store::save_request(&app.db, &state, &nonce, &browser, purpose, retour).await?;
+    let mut response = Redirect::to(&url).into_response();
+    let max_age = fc_store::REQUEST_TTL_MS / 1000;
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        short_cookie(app, BROWSER_COOKIE, &browser, max_age),
+    );
+    // The form that sent here goes on to FranceConnect.
+    kernel::web::headers::allow_form_target(&mut response, &url);
+    Ok(response)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+}
+
+/// FranceConnect's answer: the request of this browser (by `state`, once),
+/// then the error parameters, `iss`, and the code's tokens, each checked.
+/// Any refusal is journaled and leaves nothing linked or created.
+pub async fn callback(
+    State(app): State<AppState>,
+    ctx: PageContext,
+    headers: HeaderMap,
+    Query(q): Query<Callback>,
+) -> Result<Response, Error> {
+    let fc = require(&app)?;
+    let browser = cookie(&headers, BROWSER_COOKIE).unwrap_or_default();
+    let request = match q.state.as_deref() {
+        Some(state) if !browser.is_empty() => {
+            fc_store::take_request(&app.db, state, browser).await?
+        }
+        _ => None,
+    };
+    let checked = match (&request, &q) {
+        (None, _) => Err(Refusal::UnknownState),
+        (Some(_), Callback { error: Some(_), .. }) => Err(Refusal::ProviderError),
+        (Some(_), Callback { iss, .. }) if iss.as_deref() != Some(fc.config.issuer.as_str()) => {
+            Err(Refusal::WrongIssuer)
+        }
+        (
+            Some(r),
+            Callback {
+                code: Some(code), ..
+            },
+        ) => fc.finish(code, &r.nonce).await,
+        (Some(_), _) => Err(Refusal::ProviderError),
+    };
+    let (request, login) = match (request, checked) {
+        (Some(request), Ok(login)) => (request, login),
+        (_, Err(refusal)) => {
+            fc_store::record_refusal(&app.db, refusal).await?;
+            return Ok(refused(&ctx, refusal));
+        }
+        (None, Ok(_)) => unreachable!("no request, no login"),
+    };
+    let mut response = match request.purpose {
+        Purpose::Login => signed_in_or_pending(&app, &ctx, login, &request.return_to).await?,
+        Purpose::Link => link_from_account(&app, &ctx, login).await?,
+    };
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        short_cookie(&app, BROWSER_COOKIE, "", 0),
+    );
+    Ok(response)
+}
+
+async fn signed_in_or_pending(
+    app: &AppState,
+    _ctx: &PageContext,
+    login: crate::franceconnect::Login,
+    return_to: &str,
+) -> Result<Response, Error> {
+    if let Some(account_id) = fc_store::linked_account(&app.db, &login.identity.sub).await? {
+        let token =
+            fc_store::sign_in(&app.db, account_id, &login.identity, &login.id_token_jwt).await?;
+        let mut response = Redirect::to(return_to).into_response();
+        response
+            .headers_mut()
+            .append(session::SET_COOKIE, session::set_cookie(app, &token));
+        return Ok(response);
+    }
+    let token =
+        fc_store::save_pending(&app.db, &login.identity, &login.id_token_jwt, return_to).await?;
+    let mut response = Redirect::to("/franceconnect/rattachement").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        short_cookie(app, PENDING_COOKIE, &token, fc_store::PENDING_TTL_MS / 1000),
+    );
+    Ok(response)
+}
+
+async fn link_from_account(
+    app: &AppState,
+    ctx: &PageContext,
+    login: crate::franceconnect::Login,
+) -> Result<Response, Error> {
+    let Some(viewer) = ctx.viewer.as_ref() else {
+        // The session ended meanwhile: nothing to link to.
+        return Ok(Redirect::to("/connexion?retour=/compte/identite").into_response());
+    };
+    match fc_store::link_signed_in(&app.db, viewer.account_id, &login.identity).await? {
+        Ok(()) => Ok(Redirect::to("/compte/identite?franceconnect=relie").into_response()),
+        Err(reason) => Ok(link_refused(ctx, reason)),
+    }
+}
+
+fn link_refused(ctx: &PageContext, reason: LinkRefused) -> Response {
+    let message = match reason {
+        LinkRefused::IdentityTaken => Msg::new(
+            "Cette identité FranceConnect est déjà reliée à un autre compte Mutualis : une identité ne peut être reliée qu'à un seul compte. Connectez-vous avec FranceConnect pour accéder à ce compte, ou déliez-le d'abord.",
+            "This FranceConnect identity is already linked to another Mutualis account: an identity links to one account only. Sign in with FranceConnect to reach that account, or unlink it first.",
+        ),
+        LinkRefused::AccountTaken => Msg::new(
+            "Ce compte est déjà relié à une autre identité FranceConnect. Déliez-la d'abord depuis « Mon identité ».",
+            "This account is already linked to another FranceConnect identity. Unlink it first on “My identity”.",
+        ),
+    };
+    let mut page = ErrorPage::bad_request(message);
+    page.status = StatusCode::CONFLICT;
+    page.render(ctx)
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "franceconnect_link.html")]
+pub struct LinkPage {
+    ctx: PageContext,
+    identity: Identity,
+    email: String,
+    error: Option<&'static str>,
+}
+
+async fn pending_of(
+    app: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(String, fc_store::Pending)>, Error> {
+    let Some(token) = cookie(headers, PENDING_COOKIE) else {
+        return Ok(None);
+    };
+    Ok(fc_store::pending(&app.db, token)
+        .await?
+        .map(|p| (token.to_string(), p)))
+}
+
+fn expired(ctx: &PageContext) -> Response {
+    ErrorPage::bad_request(Msg::new(
+        "Le délai pour relier votre identité FranceConnect est dépassé. Recommencez depuis la page de connexion.",
+        "The time to link your FranceConnect identity is over. Start again from the sign-in page.",
+    ))
+    .render(ctx)
+}
+
+/// First FranceConnect sign-in: link to an existing account, or create one.
+pub async fn link_page(
+    State(app): State<AppState>,
+    ctx: PageContext,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    require(&app)?;
+    let Some((_, pending)) = pending_of(&app, &headers).await? else {
+        return Ok(expired(&ctx));
+    };
+    let email = pending.identity.email.clone().unwrap_or_default();
+    Ok(LinkPage {
+        ctx,
+        identity: pending.identity,
+        email,
+        error: None,
+    }
+    .into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ExistingForm {
+    email: String,
+    password: String,
+}
+
+/// "J'ai déjà un compte": its password proves it is theirs; failures count
+/// in the same back-off as the login form (ID-1).
+pub async fn link_existing(
+    State(app): State<AppState>,
+    ctx: PageContext,
+    headers: HeaderMap,
+    ClientAddress(address): ClientAddress,
+    Form(f): Form<ExistingForm>,
+) -> Result<Response, Error> {
+    require(&app)?;
+    let Some((token, pending)) = pending_of(&app, &headers).await? else {
+        return Ok(expired(&ctx));
+    };
+    let page = |ctx, error| LinkPage {
+        ctx,
+        email: pending.identity.email.clone().unwrap_or_default(),
+        identity: pending.identity.clone(),
+        error: Some(error),
+    };
+    let Ok(email) = EmailAddress::parse(&f.email) else {
+        return Ok((StatusCode::UNAUTHORIZED, page(ctx, "wrong_credentials")).into_response());
+    };
+    let account = store::account_by_email(&app.db, &email).await?;
+    let keys = [
+        match &account {
+            Some(a) => format!("account:{}", a.id),
+            None => format!("email:{}", email.as_str()),
+        },
+        format!("address:{address}"),
+    ];
+    let throttle = store::throttle(&app.db, &keys).await?;
+    if throttle.wait_ms > 0 {
+        return Ok(super::too_many_attempts(
+            throttle.wait_ms,
+            page(ctx, "throttled"),
+        ));
+    }
+    let hash = account
+        .as_ref()
+        .filter(|a| !a.disabled)
+        .and_then(|a| a.password_hash.clone());
+    let ok = app.hasher.verify(f.password, hash).await;
+    let Some(account) = account.filter(|a| ok && !a.disabled) else {
+        store::record_failure(&app.db, &keys).await?;
+        return Ok((StatusCode::UNAUTHORIZED, page(ctx, "wrong_credentials")).into_response());
+    };
+    if throttle.recorded {
+        store::clear_failures(&app.db, &keys).await?;
+    }
+    match fc_store::link_and_sign_in(&app.db, &token, account.id, &pending).await? {
+        Ok(session_token) => Ok(signed_in(&app, &session_token, &pending.return_to)),
+        Err(reason) => Ok(link_refused(&ctx, reason)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct NewAccountForm {
+    email: String,
+}
+
+/// "Créer mon compte" from the FranceConnect identity (no password).
+pub async fn create_account(
+    State(app): State<AppState>,
+    ctx: PageContext,
+    headers: HeaderMap,
+    Form(f): Form<NewAccountForm>,
+) -> Result<Response, Error> {
+    require(&app)?;
+    let Some((token, pending)) = pending_of(&app, &headers).await? else {
+        return Ok(expired(&ctx));
+    };
+    let page = |ctx, error| LinkPage {
+        ctx,
+        email: f.email.clone(),
+        identity: pending.identity.clone(),
+        error: Some(error),
+    };
+    let Ok(email) = EmailAddress::parse(&f.email) else {
+        return Ok((StatusCode::BAD_REQUEST, page(ctx, "invalid_email")).into_response());
+    };
+    match fc_store::create_account(&app.db, &token, &pending, &email, &app.site.public_url).await? {
+        Some((_, session_token)) => Ok(signed_in(&app, &session_token, &pending.return_to)),
+        None => Ok((StatusCode::CONFLICT, page(ctx, "email_taken")).into_response()),
+    }
+}
+
+/// The session cookie set, the pending identity forgotten, on to `return_to`.
+fn signed_in(app: &AppState, session_token: &str, return_to: &str) -> Response {
+    let mut response = Redirect::to(return_to).into_response();
+    let headers = response.headers_mut();
+    headers.append(session::SET_COOKIE, session::set_cookie(app, session_token));
+    headers.append(header::SET_COOKIE, short_cookie(app, PENDING_COOKIE, "", 0));
+    response
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct UnlinkForm {
+    password: String,
+    password_confirmation: String,
+}
+
+/// Unlinking needs a password: the account's own, or one set in the same
+/// step (ID-5).
+pub async fn unlink(
+    State(app): State<AppState>,
+    SignedIn(viewer): SignedIn,
+    ctx: PageContext,
+    Form(f): Form<UnlinkForm>,
+) -> Result<Response, Error> {
+    require(&app)?;
+    let new_hash = if f.password.is_empty() {
+        None
+    } else {
+        if f.password != f.password_confirmation {
+            return Err(Error::Invalid(Msg::new(
+                "Les deux mots de passe ne sont pas identiques.",
+                "The two passwords differ.",
+            )));
+        }
+        if let Err(w) = crate::domain::password::check(&f.password, &viewer.email) {
+            return Err(Error::Invalid(Msg::new(w.fr(), w.en())));
+        }
+        Some(app.hasher.hash(f.password).await)
+    };
+    match fc_store::unlink(&app.db, viewer.account_id, new_hash.as_deref()).await? {
+        Ok(()) => Ok(Redirect::to("/compte/identite?franceconnect=delie").into_response()),
+        Err(UnlinkRefused::NoPassword) => Err(Error::Invalid(Msg::new(
+            "Votre compte n'a pas de mot de passe : choisissez-en un pour pouvoir vous connecter sans FranceConnect.",
+            "Your account has no password: choose one so that you can sign in without FranceConnect.",
+        ))),
+        Err(UnlinkRefused::NotLinked) => {
+            drop(ctx);
+            Ok(Redirect::to("/compte/identite").into_response())
+        }
+    }
+}
