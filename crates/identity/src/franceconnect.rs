@@ -86,8 +86,9 @@ pub struct Endpoints {
 /// How long the discovery document and the keys are kept before being read
 /// again (an unknown key id triggers a refetch sooner).
 const CACHE: Duration = Duration::from_secs(3600);
-/// At most one refetch of the keys for an unknown key id in this interval,
-/// so that forged tokens cannot make the platform hammer FranceConnect.
+/// At most one read of the keys caused by an unknown key id in this
+/// interval, so that forged tokens cannot make the platform hammer
+/// FranceConnect.
 const REFETCH_AT_MOST_EVERY: Duration = Duration::from_secs(10);
 
 type Cached<T> = Arc<RwLock<Option<(Instant, T)>>>;
@@ -100,6 +101,8 @@ pub struct FranceConnect {
     http: reqwest::Client,
     endpoints: Cached<Endpoints>,
     keys: Cached<Vec<Value>>,
+    /// When an unknown key id last made the keys be read again.
+    refetched: Arc<RwLock<Option<Instant>>>,
 }
 
 impl std::fmt::Debug for FranceConnect {
@@ -131,6 +134,7 @@ impl FranceConnect {
             http,
             endpoints: Default::default(),
             keys: Default::default(),
+            refetched: Default::default(),
         }
     }
 
@@ -202,17 +206,19 @@ impl FranceConnect {
                 .find(|k| k["kid"].as_str() == Some(kid))
                 .cloned()
         };
-        let cached = self.keys.read().expect("cache lock").clone();
-        match cached {
-            Some((at, keys)) if at.elapsed() < CACHE => {
-                if let Some(k) = find(&keys) {
-                    return Ok(Some(k));
-                }
-                if at.elapsed() < REFETCH_AT_MOST_EVERY {
-                    return Ok(None);
-                }
+        if let Some(keys) = Self::fresh(&self.keys, CACHE) {
+            if let Some(k) = find(&keys) {
+                return Ok(Some(k));
             }
-            _ => {}
+            let recently = self
+                .refetched
+                .read()
+                .expect("cache lock")
+                .is_some_and(|at| at.elapsed() < REFETCH_AT_MOST_EVERY);
+            if recently {
+                return Ok(None);
+            }
+            *self.refetched.write().expect("cache lock") = Some(Instant::now());
         }
         Ok(find(&self.fetch_keys().await?))
     }

@@ -357,6 +357,14 @@ describe('FranceConnect stand-in', () => {
       await verifyIdToken(tokens.id_token, nonce);
     });
 
+    test('wrong-state: the authorization response carries another state', async () => {
+      fc.setFault('wrong-state');
+      const { callback, state } = await authorize();
+      assert.equal(callback.searchParams.get('iss'), fc.issuer);
+      assert.notEqual(callback.searchParams.get('state'), state);
+      assert.ok(callback.searchParams.get('state').length >= 32);
+    });
+
     test('after setFault(null), every answer is honest again', async () => {
       fc.setFault('forged-id-token');
       fc.setFault(null);

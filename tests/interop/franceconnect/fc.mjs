@@ -45,6 +45,7 @@ const CLAIMS = [
 ];
 const FAULTS = new Set([
   'forged-id-token', 'expired-id-token', 'bad-userinfo-signature', 'unknown-kid', 'wrong-iss',
+  'wrong-state',
 ]);
 export const EVIL_ISSUER = 'https://evil.example/api/v2';
 
@@ -349,13 +350,16 @@ ${options.join('\n')}
         if (userinfo) ctx.body = await resign(userinfo, rotation.key, { kid: rotation.kid });
         if (route === 'jwks' && ctx.status === 200) ctx.body = { keys: [...ctx.body.keys, publicJwk(rotation.key, rotation.kid)] };
         break;
-      case 'wrong-iss': {
+      case 'wrong-iss':
+      case 'wrong-state': {
         const location = ctx.response.get('location');
         if ((route === 'authorization' || route === 'resume') && location) {
           // Interaction redirects are relative, the one to the client absolute.
           const to = new URL(location, issuer);
           if (to.searchParams.has('code')) {
-            to.searchParams.set('iss', EVIL_ISSUER);
+            if (fault === 'wrong-iss') to.searchParams.set('iss', EVIL_ISSUER);
+            // Another request's state: what a forged or crossed callback carries.
+            else to.searchParams.set('state', crypto.randomBytes(32).toString('base64url'));
             ctx.redirect(to.href);
           }
         }

@@ -24,9 +24,14 @@ export function freePort() {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class Server {
-  /** `bin`: the binary; `prefix`: of the temporary data directory. */
-  constructor({ bin, prefix = 'mutualis-', readyTimeoutMs = 60_000 }) {
+  /**
+   * `bin`: the binary; `prefix`: of the temporary data directory; `extraArgs`:
+   * more arguments of `serve` (a function of the server, called at start, so
+   * that they may name its address or data directory).
+   */
+  constructor({ bin, prefix = 'mutualis-', readyTimeoutMs = 60_000, extraArgs = () => [] }) {
     this.bin = bin;
+    this.extraArgs = extraArgs;
     this.prefix = prefix;
     this.readyTimeoutMs = readyTimeoutMs;
     this.child = null;
@@ -75,7 +80,7 @@ export class Server {
   async start() {
     if (!this.dataDir) await this.prepare();
     const args = ['serve', '--demo', '--no-metrics', '--data-dir', this.dataDir,
-      '--bind', `127.0.0.1:${this.port}`, '--log-format', 'json'];
+      '--bind', `127.0.0.1:${this.port}`, '--log-format', 'json', ...this.extraArgs(this)];
     this.child = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const collect = (chunk) => {
       this.output += chunk.toString();

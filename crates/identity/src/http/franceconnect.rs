@@ -23,12 +23,23 @@ use crate::{Error, session, store};
 
 /// Binds a request to the browser that started it.
 const BROWSER_COOKIE: &str = "mutualis_fc";
+/// The `state` of a logout through FranceConnect.
+const LOGOUT_COOKIE: &str = "mutualis_fc_sortie";
 /// Names a verified identity waiting to be linked.
 const PENDING_COOKIE: &str = "mutualis_fc_attente";
 
 /// The node's FranceConnect relying party, when configured.
 pub fn configured(app: &AppState) -> Option<&FranceConnect> {
     app.extensions.get::<FranceConnect>()
+}
+
+/// A page with a form that leads to FranceConnect (the button, "Relier"):
+/// its `form-action` allows FranceConnect's origin, since browsers hold the
+/// redirects that follow a form to it.
+pub fn allow_form_to_franceconnect(app: &AppState, response: &mut Response) {
+    if let Some(fc) = configured(app) {
+        kernel::web::headers::allow_form_target(response, &fc.config.issuer);
+    }
 }
 
 fn require(app: &AppState) -> Result<&FranceConnect, Error> {
@@ -111,8 +122,6 @@ async fn send_to_franceconnect(
         header::SET_COOKIE,
         short_cookie(app, BROWSER_COOKIE, &browser, max_age),
     );
-    // The form that sent here goes on to FranceConnect.
-    kernel::web::headers::allow_form_target(&mut response, &url);
     Ok(response)
 }
 
@@ -424,4 +433,71 @@ pub async fn unlink(
             Ok(Redirect::to("/compte/identite").into_response())
         }
     }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "franceconnect_leaving.html")]
+pub struct LeavingPage {
+    ctx: PageContext,
+    url: String,
+}
+
+/// The platform session is already ended (see `login::logout`); the browser
+/// goes on to FranceConnect's end-session endpoint, which ends the
+/// FranceConnect session and comes back to `/franceconnect/deconnexion`.
+/// It goes there from a page of its own (an immediate refresh, and a link):
+/// a redirect would follow the logout form, and browsers hold such redirects
+/// to the page's `form-action`, which names no other site. FranceConnect
+/// unreachable: the platform session is ended all the same.
+pub async fn logout_through_franceconnect(
+    app: &AppState,
+    ctx: PageContext,
+    id_token: &str,
+) -> Response {
+    let Some(fc) = configured(app) else {
+        return Redirect::to("/").into_response();
+    };
+    let state = random_value();
+    let Ok(url) = fc.logout_url(id_token, &state).await else {
+        return Redirect::to("/franceconnect/deconnexion?injoignable=1").into_response();
+    };
+    let mut response = LeavingPage { ctx, url }.into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        short_cookie(app, LOGOUT_COOKIE, &state, 600),
+    );
+    response
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct LogoutReturn {
+    state: Option<String>,
+    injoignable: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "franceconnect_logout.html")]
+pub struct LogoutPage {
+    ctx: PageContext,
+    /// FranceConnect confirmed the end of its session (the `state` matched).
+    confirmed: bool,
+}
+
+/// Back from FranceConnect's logout.
+pub async fn logout_return(
+    State(app): State<AppState>,
+    ctx: PageContext,
+    headers: HeaderMap,
+    Query(q): Query<LogoutReturn>,
+) -> Result<Response, Error> {
+    require(&app)?;
+    let expected = cookie(&headers, LOGOUT_COOKIE).unwrap_or_default();
+    let confirmed =
+        q.injoignable.is_none() && !expected.is_empty() && q.state.as_deref() == Some(expected);
+    let mut response = LogoutPage { ctx, confirmed }.into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, short_cookie(&app, LOGOUT_COOKIE, "", 0));
+    Ok(response)
 }

@@ -299,6 +299,7 @@ pub struct AccountPage {
 pub struct AccountQuery {
     bienvenue: Option<String>,
     envoye: Option<String>,
+    franceconnect: Option<String>,
 }
 
 pub async fn account(
@@ -340,6 +341,37 @@ pub struct IdentityPage {
     communes: Vec<(String, String)>,
     errors: Vec<Msg>,
     saved: bool,
+    franceconnect: Option<FranceConnectSection>,
+}
+
+/// ID-5 on the identity sheet: the link to FranceConnect and what can be
+/// done about it (shown when FranceConnect is configured).
+pub struct FranceConnectSection {
+    /// When linked: the date of the last certification (`YYYY-MM-DD`).
+    certified_on: Option<String>,
+    /// Unlinking an account without a password sets one in the same step.
+    has_password: bool,
+    /// `relie` or `delie` after the action.
+    notice: Option<String>,
+}
+
+async fn franceconnect_section(
+    app: &AppState,
+    account_id: i64,
+    notice: Option<String>,
+) -> Result<Option<FranceConnectSection>, Error> {
+    if super::franceconnect::configured(app).is_none() {
+        return Ok(None);
+    }
+    let link = crate::store::franceconnect::link_of(&app.db, account_id).await?;
+    let has_password = store::account_by_id(&app.db, account_id)
+        .await?
+        .is_some_and(|a| a.password_hash.is_some());
+    Ok(Some(FranceConnectSection {
+        certified_on: link.map(|l| clock::format_ms(l.certified_at)[..10].to_string()),
+        has_password,
+        notice: notice.filter(|n| n == "relie" || n == "delie"),
+    }))
 }
 
 impl IdentityPage {
@@ -388,16 +420,20 @@ pub async fn identity(
     SignedIn(viewer): SignedIn,
     ctx: PageContext,
     Query(q): Query<AccountQuery>,
-) -> Result<IdentityPage, Error> {
+) -> Result<Response, Error> {
     let values = store::sheet(&app.db, viewer.account_id).await?;
-    Ok(IdentityPage {
+    let mut response = IdentityPage {
         ctx,
         email: viewer.email,
         rows: rows(&values, None),
         communes: communes(&app).await?,
         errors: vec![],
         saved: q.envoye.is_some(),
-    })
+        franceconnect: franceconnect_section(&app, viewer.account_id, q.franceconnect).await?,
+    }
+    .into_response();
+    super::franceconnect::allow_form_to_franceconnect(&app, &mut response);
+    Ok(response)
 }
 
 /// ID-2: every field checked; nothing is saved unless all are valid.
@@ -452,8 +488,11 @@ pub async fn save_identity(
             communes: known,
             errors,
             saved: false,
+            franceconnect: franceconnect_section(&app, viewer.account_id, None).await?,
         };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        let mut response = (StatusCode::UNPROCESSABLE_ENTITY, page).into_response();
+        super::franceconnect::allow_form_to_franceconnect(&app, &mut response);
+        return Ok(response);
     }
     store::update_sheet(&app.db, viewer.account_id, &changes).await?;
     Ok(Redirect::to("/compte/identite?envoye=1").into_response())

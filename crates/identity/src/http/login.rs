@@ -54,10 +54,12 @@ pub async fn form(
 
 /// Signing in on the way to a service may send the browser straight on to
 /// it (consent already given): its origin is then allowed as a form target.
+/// With FranceConnect, the button's form leads to FranceConnect (ID-5).
 async fn with_form_target(app: &AppState, retour: &str, mut response: Response) -> Response {
     if let Some(target) = crate::oidc::authorize::redirect_target(app, retour).await {
         kernel::web::headers::allow_form_target(&mut response, &target);
     }
+    super::franceconnect::allow_form_to_franceconnect(app, &mut response);
     response
 }
 
@@ -166,12 +168,22 @@ async fn check_password(
     }
 }
 
-pub async fn logout(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, Error> {
-    // Ends the platform session and tells every service of it (ID-3).
-    if let Some(token) = session::token(&headers) {
-        crate::oidc::logout::end_session(&app, &token).await?;
-    }
+pub async fn logout(
+    State(app): State<AppState>,
+    ctx: PageContext,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
     let mut response = Redirect::to("/").into_response();
+    if let Some(token) = session::token(&headers) {
+        let franceconnect = store::session_franceconnect_id_token(&app.db, &token).await?;
+        // Ends the platform session and tells every service of it (ID-3).
+        crate::oidc::logout::end_session(&app, &token).await?;
+        // A session opened through FranceConnect ends there too (ID-5).
+        if let Some(id_token) = franceconnect {
+            response =
+                super::franceconnect::logout_through_franceconnect(&app, ctx, &id_token).await;
+        }
+    }
     response
         .headers_mut()
         .append(session::SET_COOKIE, session::clear_cookie(&app));

@@ -50,6 +50,10 @@ pub fn router() -> Router<AppState> {
         .route("/connexion", get(login::form).post(login::submit))
         .route("/franceconnect/connexion", post(franceconnect::start))
         .route("/franceconnect/retour", get(franceconnect::callback))
+        .route(
+            "/franceconnect/deconnexion",
+            get(franceconnect::logout_return),
+        )
         .route("/franceconnect/rattachement", get(franceconnect::link_page))
         .route(
             "/franceconnect/rattachement/compte-existant",

@@ -315,6 +315,21 @@ pub(crate) async fn insert_session(
     Ok(token)
 }
 
+/// The FranceConnect ID token of a live session opened through FranceConnect
+/// (the `id_token_hint` of its logout, ID-5).
+pub async fn session_franceconnect_id_token(
+    db: &Db,
+    token: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT franceconnect_id_token FROM sessions WHERE token_hash = $1 AND revoked_at IS NULL",
+    )
+    .bind(random::sha256_hex(token))
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.and_then(|r| r.try_get("franceconnect_id_token").ok().flatten()))
+}
+
 /// The person behind a session token, if the session is live.
 pub async fn viewer(db: &Db, token: &str) -> Result<Option<Viewer>, sqlx::Error> {
     let row = sqlx::query(

@@ -32,21 +32,31 @@ fn origin(uri: &str) -> Option<&str> {
 }
 
 /// A page whose form sends the browser on to another site (an OpenID Connect
-/// service's redirect URI, already checked against its registration): Chromium
-/// and Safari apply `form-action` to every redirect that follows a form
-/// submission, so that origin is allowed on this page, and on no other.
+/// service's redirect URI, already checked against its registration, or
+/// FranceConnect): Chromium and Safari apply `form-action` to every redirect
+/// that follows a form submission, so that origin is allowed on this page,
+/// and on no other. Called again, it adds another origin.
 pub fn allow_form_target(response: &mut Response, target: &str) {
     let Some(origin) = origin(target) else {
         return;
     };
-    let csp = CSP.replace(
-        "form-action 'self';",
-        &format!("form-action 'self' {origin};"),
-    );
+    let name = HeaderName::from_static("content-security-policy");
+    let current = response
+        .headers()
+        .get(&name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(CSP)
+        .to_string();
+    let Some(start) = current.find("form-action 'self'") else {
+        return;
+    };
+    let end = start + current[start..].find(';').unwrap_or(current.len() - start);
+    if current[start..end].split(' ').any(|s| s == origin) {
+        return;
+    }
+    let csp = format!("{} {origin}{}", &current[..end], &current[end..]);
     if let Ok(value) = HeaderValue::from_str(&csp) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static("content-security-policy"), value);
+        response.headers_mut().insert(name, value);
     }
 }
 
@@ -96,6 +106,16 @@ mod tests {
             "{csp}"
         );
         assert!(csp.contains("frame-ancestors 'none'"));
+        // A second origin is added, the same one only once.
+        allow_form_target(&mut r, "https://franceconnect.example/api/v2/authorize?x");
+        allow_form_target(&mut r, "https://service.example:8443/other");
+        let csp = r.headers()["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains(
+                "form-action 'self' https://service.example:8443 https://franceconnect.example;"
+            ),
+            "{csp}"
+        );
 
         // Anything that could inject a directive is left out.
         for bad in [
