@@ -22,6 +22,7 @@ import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import http from 'node:http';
 import { Server, freePort, sleep } from '../lib/server.mjs';
 
 const require = createRequire(import.meta.url);
@@ -85,6 +86,7 @@ if (MISSING.length > 0) {
 }
 const { startFranceConnect } = MISSING.length === 0 ? await import('./fc.mjs') : {};
 const { chromium } = MISSING.length === 0 ? await import('playwright-core') : {};
+const jose = MISSING.length === 0 ? await import('jose') : null;
 
 // ---------------------------------------------------------------- axe
 
@@ -336,6 +338,61 @@ describe('Mutualis as a FranceConnect relying party, in headless Chromium', { sk
       await c2.close();
     }
     await assertNotLinked('fc-pierre', 'after unlinking');
+  });
+
+  test('a service asking for a certified identity gets people through FranceConnect first, then acr and certified_at (ID-6)', async () => {
+    // The service's site: receives the browser at its redirect URI.
+    let arrived;
+    const site = http.createServer((req, res) => { arrived = new URL(req.url, 'http://x'); res.end('service'); });
+    await new Promise((r) => site.listen(0, '127.0.0.1', r));
+    const redirectUri = `http://127.0.0.1:${site.address().port}/cb`;
+    const service = JSON.parse(server.cli(['client', 'create', '--name', 'Service certifié', '--redirect-uri', redirectUri,
+      '--scope', 'openid profile', '--json']));
+    const discovery = await (await fetch(`${server.base}/.well-known/openid-configuration`)).json();
+    assert.ok(discovery.acr_values_supported.includes('urn:mutualis:acr:certified'), 'published in discovery');
+    const { context, page } = await freshPage();
+    try {
+      // Signed in with a password: not enough for this service.
+      await page.goto(`${server.base}/connexion`);
+      const form = page.locator('form[action="/connexion"]');
+      await form.locator('input[name="email"]').fill(INHABITANT.email);
+      await form.locator('input[name="password"]').fill(INHABITANT.password);
+      await Promise.all([page.waitForURL((u) => u.pathname !== '/connexion'), form.locator('button').click()]);
+      const nonce = 'n'.repeat(40);
+      const authorize = `${server.base}/oidc/authorize?${new URLSearchParams({
+        response_type: 'code', client_id: service.client_id, redirect_uri: redirectUri, scope: 'openid profile',
+        state: 's'.repeat(40), nonce, acr_values: 'urn:mutualis:acr:certified',
+      })}`;
+      await page.goto(authorize);
+      assert.equal(new URL(page.url()).pathname, '/connexion');
+      assert.match(await page.locator('main').innerText(), /identité certifiée : connectez-vous avec FranceConnect/);
+      assert.equal(await page.locator('form[action="/connexion"]').count(), 0, 'no password form');
+      await checkAxe(page, 'login page asking for FranceConnect');
+      fc.setAutoLogin('fc-nadia'); // linked to this inhabitant's account
+      await Promise.all([page.waitForURL((u) => u.pathname === '/oidc/authorize' || u.pathname === '/oidc/consent', { timeout: STEP_TIMEOUT_MS }),
+        page.locator('form[action="/franceconnect/connexion"] button').click()]);
+      const consent = page.locator('form[action="/oidc/consent"]');
+      await consent.waitFor({ timeout: STEP_TIMEOUT_MS });
+      await checkAxe(page, 'consent page');
+      await Promise.all([page.waitForURL((u) => u.href.startsWith(redirectUri), { timeout: STEP_TIMEOUT_MS }),
+        consent.locator('button[name="decision"][value="allow"]').click()]);
+      assert.ok(arrived?.searchParams.get('code'), 'the service got a code');
+      const tokens = await (await fetch(discovery.token_endpoint, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${service.client_id}:${service.client_secret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code: arrived.searchParams.get('code'), redirect_uri: redirectUri }),
+      })).json();
+      const { payload } = await jose.jwtVerify(tokens.id_token, jose.createRemoteJWKSet(new URL(discovery.jwks_uri)),
+        { issuer: discovery.issuer, audience: service.client_id });
+      assert.equal(payload.nonce, nonce);
+      assert.equal(payload.acr, 'urn:mutualis:acr:certified');
+      assert.equal(typeof payload.certified_at, 'number');
+      assert.ok(Math.abs(payload.certified_at - Date.now() / 1000) < 120, `certified_at ${payload.certified_at} is the last FranceConnect sign-in`);
+    } finally {
+      await context.close();
+      site.close();
+    }
   });
 
   test('FranceConnect rotates its key: the JWKS is read again once (ID-5)', async () => {

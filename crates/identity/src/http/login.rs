@@ -25,6 +25,8 @@ pub struct LoginPage {
     wait: Option<(String, String)>,
     /// Whether to show the FranceConnect button (ID-5: only when configured).
     franceconnect: bool,
+    /// The service asks for a certified identity (ID-6): FranceConnect only.
+    certified_required: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -33,6 +35,8 @@ pub struct LoginQuery {
     retour: Option<String>,
     /// Prefilled address (a service's `login_hint`, ID-3).
     email: Option<String>,
+    /// Set when a service asks for a certified identity (ID-6).
+    certifie: Option<String>,
 }
 
 pub async fn form(
@@ -41,8 +45,10 @@ pub async fn form(
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let retour = safe_return_path(q.retour.as_deref());
+    let franceconnect = super::franceconnect::configured(&app).is_some();
     let page = LoginPage {
-        franceconnect: super::franceconnect::configured(&app).is_some(),
+        franceconnect,
+        certified_required: franceconnect && q.certifie.is_some(),
         ctx,
         email: q.email.unwrap_or_default(),
         retour: retour.clone(),
@@ -96,6 +102,7 @@ async fn check_password(
     let Ok(email) = EmailAddress::parse(&f.email) else {
         let page = LoginPage {
             franceconnect: super::franceconnect::configured(app).is_some(),
+            certified_required: false,
             ctx,
             email: f.email,
             retour,
@@ -118,6 +125,7 @@ async fn check_password(
         let when = (retry_in(wait, true), retry_in(wait, false));
         let page = LoginPage {
             franceconnect: super::franceconnect::configured(app).is_some(),
+            certified_required: false,
             ctx,
             email: email.to_string(),
             retour,
@@ -157,6 +165,7 @@ async fn check_password(
             .await?;
             let page = LoginPage {
                 franceconnect: super::franceconnect::configured(app).is_some(),
+                certified_required: false,
                 ctx,
                 email: email.to_string(),
                 retour,

@@ -241,10 +241,19 @@ pub async fn authorize(
     };
     let now = clock::now_ms();
     let token = session::token(&headers);
-    let started = match &token {
+    let session = match &token {
         Some(t) => store::session_started(&app.db, t).await.unwrap_or(None),
         None => None,
     };
+    let started = session.map(|s| s.at);
+    // ID-6: a service asking for a certified identity gets people through
+    // FranceConnect first (when the platform has FranceConnect).
+    let certified_needed = req
+        .acr_values
+        .as_deref()
+        .is_some_and(|v| v.split_whitespace().any(|a| a == super::ACR_CERTIFIED))
+        && crate::http::franceconnect::configured(&app).is_some()
+        && !session.is_some_and(|s| s.franceconnect);
     let login_after: i64 = req
         .login_after
         .as_deref()
@@ -258,7 +267,8 @@ pub async fn authorize(
     let must_login = ctx.viewer.is_none()
         || started.is_none_or(|s| s < login_after)
         || (prompts(&req, "login") && login_after == 0)
-        || too_old;
+        || too_old
+        || certified_needed;
     if must_login {
         if prompts(&req, "none") {
             return fail("login_required", "the user is not logged in");
@@ -285,8 +295,9 @@ pub async fn authorize(
             .as_deref()
             .map(|h| format!("&email={}", encode_component(h)))
             .unwrap_or_default();
+        let certified = if certified_needed { "&certifie=1" } else { "" };
         return Redirect::to(&format!(
-            "/connexion?retour={}{hint}",
+            "/connexion?retour={}{hint}{certified}",
             encode_component(&back)
         ))
         .into_response();
@@ -314,7 +325,10 @@ pub async fn authorize(
         &viewer,
         &checked,
         &req,
-        started.unwrap_or(now),
+        session.unwrap_or(store::SessionStart {
+            at: now,
+            franceconnect: false,
+        }),
         token.as_deref().unwrap_or(""),
         granted,
     )
@@ -327,7 +341,7 @@ async fn finish(
     viewer: &Viewer,
     checked: &Checked,
     req: &AuthRequest,
-    auth_time: i64,
+    session: store::SessionStart,
     session_token: &str,
     granted: Vec<String>,
 ) -> Response {
@@ -340,8 +354,16 @@ async fn finish(
         claims: granted,
         nonce: req.nonce.clone(),
         code_challenge: req.code_challenge.clone(),
-        auth_time,
-        acr: Some("urn:mutualis:acr:password".into()),
+        auth_time: session.at,
+        // What the session proves, asked for or not (OpenID Connect Core §2).
+        acr: Some(
+            if session.franceconnect {
+                super::ACR_CERTIFIED
+            } else {
+                super::ACR_PASSWORD
+            }
+            .into(),
+        ),
         sid: random::sha256_hex(format!("sid:{session_hash}"))[..32].to_string(),
     };
     let code = match oidc_store::issue_code(&app.db, &grant, &session_hash).await {
@@ -505,10 +527,13 @@ pub async fn decide(
         return ErrorPage::internal(e).into_response();
     }
     let token = session::token(&headers).unwrap_or_default();
-    let started = store::session_started(&app.db, &token)
+    let session = store::session_started(&app.db, &token)
         .await
         .ok()
         .flatten()
-        .unwrap_or_else(clock::now_ms);
-    finish(&app, &viewer, &checked, &req, started, &token, granted).await
+        .unwrap_or(store::SessionStart {
+            at: clock::now_ms(),
+            franceconnect: false,
+        });
+    finish(&app, &viewer, &checked, &req, session, &token, granted).await
 }

@@ -10,8 +10,8 @@ use serde_json::json;
 use super::clients::SCOPES;
 use super::keys::KeyStore;
 
-/// The `acr` values this provider knows (ID-6 adds the certified one).
-pub const ACR_VALUES: &[&str] = &["urn:mutualis:acr:password"];
+/// The `acr` values this provider knows.
+pub const ACR_VALUES: &[&str] = &[super::ACR_PASSWORD, super::ACR_CERTIFIED];
 
 pub fn keys(app: &AppState) -> &KeyStore {
     app.extensions

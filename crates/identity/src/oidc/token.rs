@@ -243,6 +243,7 @@ fn id_token(
     g: &Grant<'_>,
     nonce: Option<&str>,
     acr: Option<&str>,
+    certified_at_ms: Option<i64>,
 ) -> String {
     let key = ring
         .signing(&client.id_token_alg)
@@ -263,6 +264,9 @@ fn id_token(
     }
     if let Some(a) = acr {
         claims["acr"] = json!(a);
+    }
+    if let Some(at) = certified_at_ms {
+        claims["certified_at"] = json!(at / 1000);
     }
     jwt::sign(&key.pair, &key.kid, "JWT", &claims)
 }
@@ -400,6 +404,16 @@ async fn authorization_code(
     }
     let access = access_token(app, client, &g, &jti).await;
     let ring = keys(app).ring().await;
+    // ID-6: a certified identity says since when.
+    let certified_at = match grant.acr.as_deref() {
+        Some(super::ACR_CERTIFIED) => {
+            match crate::store::franceconnect::link_of(&app.db, grant.account_id).await {
+                Ok(link) => link.map(|l| l.certified_at),
+                Err(e) => return internal(e),
+            }
+        }
+        _ => None,
+    };
     let id = id_token(
         app,
         &ring,
@@ -407,6 +421,7 @@ async fn authorization_code(
         &g,
         grant.nonce.as_deref(),
         grant.acr.as_deref(),
+        certified_at,
     );
     success(Issued {
         access_token: access,
@@ -537,7 +552,8 @@ async fn refresh(app: &AppState, client: &Client, fields: &[(String, String)]) -
         client,
         &g,
         None,
-        Some("urn:mutualis:acr:password"),
+        Some(super::ACR_PASSWORD),
+        None,
     );
     success(Issued {
         access_token: access,

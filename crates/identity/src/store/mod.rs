@@ -380,11 +380,29 @@ pub async fn close_session(db: &Db, token: &str) -> Result<Option<i64>, sqlx::Er
 }
 
 /// When a live session began (its `auth_time`, ID-3).
-pub async fn session_started(db: &Db, token: &str) -> Result<Option<i64>, sqlx::Error> {
-    let row = sqlx::query("SELECT created_at FROM sessions WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2")
-        .bind(random::sha256_hex(token))
-        .bind(clock::now_ms())
-        .fetch_optional(db.pool())
-        .await?;
-    row.map(|r| r.try_get("created_at")).transpose()
+/// When a live session started, and whether through FranceConnect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionStart {
+    pub at: i64,
+    pub franceconnect: bool,
+}
+
+pub async fn session_started(db: &Db, token: &str) -> Result<Option<SessionStart>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT created_at, franceconnect_id_token FROM sessions \
+         WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
+    )
+    .bind(random::sha256_hex(token))
+    .bind(clock::now_ms())
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| {
+        Ok(SessionStart {
+            at: r.try_get("created_at")?,
+            franceconnect: r
+                .try_get::<Option<String>, _>("franceconnect_id_token")?
+                .is_some(),
+        })
+    })
+    .transpose()
 }
