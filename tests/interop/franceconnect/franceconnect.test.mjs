@@ -222,6 +222,9 @@ describe('Mutualis as a FranceConnect relying party, in headless Chromium', { sk
         assert.equal(await input.getAttribute('readonly'), '', `${field} is read-only`);
         assert.match(await page.locator(`#src-${field}`).innerText(), /Certifié par FranceConnect, le \d{4}-\d{2}-\d{2}/, field);
       }
+      // Places by name, from their INSEE codes.
+      assert.match(await page.locator('#src-birthplace').innerText(), /^Paris 7e Arrondissement — Certifié/);
+      assert.match(await page.locator('#src-birthcountry').innerText(), /^France — Certifié/);
       assert.match(await page.locator('#titre-franceconnect + p, section[aria-labelledby="titre-franceconnect"]').first().innerText(),
         /Identité certifiée par FranceConnect/);
       // A certified field sent anyway is not changed.
@@ -313,6 +316,7 @@ describe('Mutualis as a FranceConnect relying party, in headless Chromium', { sk
       // Born abroad: no birth commune, a country.
       assert.equal(await page.locator('#birthplace').inputValue(), '');
       assert.equal(await page.locator('#birthcountry').inputValue(), '99134');
+      assert.match(await page.locator('#src-birthcountry').innerText(), /^Espagne — Certifié/);
       const unlink = page.locator('form[action="/compte/franceconnect/delier"]');
       assert.equal(await unlink.locator('input[name="password"]').count(), 1, 'no password yet: the form asks for one');
       await unlink.locator('input[name="password"]').fill('un nouveau mot de passe sûr');

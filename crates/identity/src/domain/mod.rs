@@ -2,6 +2,7 @@
 
 pub mod franceconnect;
 pub mod password;
+pub mod places;
 pub mod sheet;
 pub mod throttle;
 pub mod totp;

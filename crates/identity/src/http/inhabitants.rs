@@ -330,6 +330,15 @@ impl SheetRow {
     pub fn certified(&self) -> bool {
         self.source == Some(Source::FranceConnect)
     }
+
+    /// The name of a birth place or country, from its INSEE code (ID-6).
+    pub fn place_name(&self) -> Option<&'static str> {
+        match self.field {
+            Field::Birthplace => crate::domain::places::commune_name(&self.value),
+            Field::Birthcountry => crate::domain::places::country_name(&self.value),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Template, WebTemplate)]
