@@ -1,4 +1,8 @@
-//! Accounts, roles and sessions on every backend (ID-1, ID-7, OPS-3, OPS-7).
+//! Accounts, roles and sessions on every backend (ID-1, ID-7, OPS-3, OPS-7),
+//! and FranceConnect's links (ID-5, ID-6).
+
+#[path = "stories/franceconnect.rs"]
+mod franceconnect;
 
 use agreements::domain::communes_csv;
 use identity::domain::EmailAddress;

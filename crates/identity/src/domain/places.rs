@@ -52,10 +52,7 @@ mod tests {
         assert_eq!(commune_name("00000"), None);
         assert_eq!(country_name("99100"), Some("France"));
         assert_eq!(country_name("99134"), Some("Espagne"));
-        assert_eq!(
-            country_name("99443"),
-            Some("Bonaire, Saint-Eustache, Saba")
-        );
+        assert_eq!(country_name("99443"), Some("Bonaire, Saint-Eustache, Saba"));
         assert_eq!(country_name("69123"), None);
         // Every line of both lists is read.
         assert_eq!(table(COUNTRIES).len(), COUNTRIES.lines().count() - 1);

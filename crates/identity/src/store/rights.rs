@@ -67,6 +67,15 @@ pub async fn export(db: &Db, account_id: i64) -> Result<Value, sqlx::Error> {
         .into_iter()
         .map(|g| json!({ "organisation": g.organisation_name, "role": g.role.code() }))
         .collect();
+    // ID-5: the link to FranceConnect (its subject identifies the person
+    // at FranceConnect for this platform).
+    let franceconnect = sqlx::query(
+        "SELECT sub, linked_at, certified_at FROM franceconnect_links WHERE account_id = $1",
+    )
+    .bind(account_id)
+    .fetch_optional(db.pool())
+    .await?
+    .map(|r| json!({ "sub": r.get::<String, _>("sub"), "linked_at": clock::format_ms(r.get("linked_at")), "certified_at": clock::format_ms(r.get("certified_at")) }));
     Ok(json!({
         "generated_at": clock::format_ms(clock::now_ms()),
         "controller": "Métropole de Lyon",
@@ -78,6 +87,7 @@ pub async fn export(db: &Db, account_id: i64) -> Result<Value, sqlx::Error> {
             "email_verified_at": t(account.get("email_verified_at")),
         },
         "identity_sheet": sheet,
+        "franceconnect": franceconnect,
         "staff_roles": roles,
         "consents": consents,
         "sessions": sessions,
@@ -136,6 +146,7 @@ pub async fn delete_account(
     for sql in [
         "DELETE FROM identity_fields WHERE account_id = $1",
         "DELETE FROM roles WHERE account_id = $1",
+        "DELETE FROM franceconnect_links WHERE account_id = $1",
     ] {
         sqlx::query(sql).bind(account_id).execute(&mut *tx).await?;
     }
