@@ -2,6 +2,7 @@
 //! through the real binary, several nodes on one database. One test binary.
 
 mod cli;
+mod franceconnect;
 mod hostile;
 mod http;
 mod nodes;

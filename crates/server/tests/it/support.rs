@@ -25,14 +25,24 @@ impl TestApp {
     /// https address behind a proxy).
     /// A node that delivers its e-mails to a real SMTP server (job runner on).
     pub async fn spawn_with_smtp(t: &TestDb, smtp: &kernel::testing::SmtpServer) -> TestApp {
-        Self::start(t, None, Some(smtp.url())).await
+        Self::start(t, None, Some(smtp.url()), None).await
     }
 
     pub async fn spawn_with_url(t: &TestDb, public_url: Option<&str>) -> TestApp {
-        Self::start(t, public_url, None).await
+        Self::start(t, public_url, None, None).await
     }
 
-    async fn start(t: &TestDb, public_url: Option<&str>, smtp_url: Option<String>) -> TestApp {
+    /// A node registered with a FranceConnect at `issuer` (ID-5).
+    pub async fn spawn_with_franceconnect(t: &TestDb, issuer: &str) -> TestApp {
+        Self::start(t, None, None, Some(issuer)).await
+    }
+
+    async fn start(
+        t: &TestDb,
+        public_url: Option<&str>,
+        smtp_url: Option<String>,
+        franceconnect: Option<&str>,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
@@ -43,7 +53,20 @@ impl TestApp {
             master_key: kernel::secrets::MasterKey::random(),
             extensions: Default::default(),
         };
-        let state = server::app::compose(state).await.unwrap();
+        let mut state = server::app::compose(state).await.unwrap();
+        if let Some(issuer) = franceconnect {
+            let config = identity::franceconnect::Config {
+                issuer: issuer.to_string(),
+                client_id: "mutualis".into(),
+                client_secret: "secret".into(),
+                redirect_uri: format!("{base}/franceconnect/retour"),
+                post_logout_redirect_uri: format!("{base}/franceconnect/deconnexion"),
+                scopes: identity::franceconnect::DEFAULT_SCOPES.into(),
+                environment: identity::franceconnect::Environment::Integration,
+            };
+            std::sync::Arc::make_mut(&mut state.extensions)
+                .insert(identity::franceconnect::FranceConnect::new(config));
+        }
         server::demo::seed(&state).await.unwrap();
         let mail_dir = tempfile::tempdir().unwrap();
         // With an SMTP server the job runner delivers the outbox to it.
