@@ -23,6 +23,19 @@ pub struct ClientsPage {
     can_create: bool,
     errors: Vec<String>,
     created: Option<(String, Option<String>)>,
+    /// ID-5: the platform's FranceConnect registration (environment,
+    /// issuer, client id), or `None` when FranceConnect is off.
+    franceconnect: Option<(&'static str, String, String)>,
+}
+
+fn franceconnect(app: &AppState) -> Option<(&'static str, String, String)> {
+    super::franceconnect::configured(app).map(|fc| {
+        (
+            fc.config.environment.name(),
+            fc.config.issuer.clone(),
+            fc.config.client_id.clone(),
+        )
+    })
 }
 
 fn admin(staff: &Staff) -> bool {
@@ -44,6 +57,7 @@ pub async fn list(
         can_create: admin(&staff),
         errors: vec![],
         created: None,
+        franceconnect: franceconnect(&app),
     })
 }
 
@@ -100,6 +114,7 @@ pub async fn create(
             can_create: true,
             errors,
             created: None,
+            franceconnect: franceconnect(&app),
         };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     }
@@ -112,6 +127,7 @@ pub async fn create(
         can_create: true,
         errors: vec![],
         created: Some(created),
+        franceconnect: franceconnect(&app),
     };
     Ok((StatusCode::CREATED, page).into_response())
 }
