@@ -340,6 +340,15 @@ pub async fn link_existing(
     let ok = app.hasher.verify(f.password, hash).await;
     let Some(account) = account.filter(|a| ok && !a.disabled) else {
         store::record_failure(&app.db, &keys).await?;
+        kernel::audit::record(
+            &app.db,
+            &kernel::audit::Event::new(
+                kernel::audit::Actor::Anonymous,
+                "franceconnect.link_failure",
+                format!("email:{}", email.as_str()),
+            ),
+        )
+        .await?;
         return Ok((StatusCode::UNAUTHORIZED, page(ctx, "wrong_credentials")).into_response());
     };
     if throttle.recorded {
