@@ -15,11 +15,12 @@ use kernel::web::lang::cookie;
 use kernel::web::{ClientAddress, PageContext, SignedIn};
 use serde::Deserialize;
 
+use super::login::Credentials;
 use crate::domain::franceconnect::{Identity, Refusal, random_value};
 use crate::domain::{EmailAddress, safe_return_path};
 use crate::franceconnect::FranceConnect;
 use crate::store::franceconnect::{self as fc_store, LinkRefused, Purpose, UnlinkRefused};
-use crate::{Error, session, store};
+use crate::{Error, session};
 
 /// Binds a request to the browser that started it.
 const BROWSER_COOKIE: &str = "mutualis_fc";
@@ -318,42 +319,23 @@ pub async fn link_existing(
     let Ok(email) = EmailAddress::parse(&f.email) else {
         return Ok((StatusCode::UNAUTHORIZED, page(ctx, "wrong_credentials")).into_response());
     };
-    let account = store::account_by_email(&app.db, &email).await?;
-    let keys = [
-        match &account {
-            Some(a) => format!("account:{}", a.id),
-            None => format!("email:{}", email.as_str()),
-        },
-        format!("address:{address}"),
-    ];
-    let throttle = store::throttle(&app.db, &keys).await?;
-    if throttle.wait_ms > 0 {
-        return Ok(super::too_many_attempts(
-            throttle.wait_ms,
-            page(ctx, "throttled"),
-        ));
-    }
-    let hash = account
-        .as_ref()
-        .filter(|a| !a.disabled)
-        .and_then(|a| a.password_hash.clone());
-    let ok = app.hasher.verify(f.password, hash).await;
-    let Some(account) = account.filter(|a| ok && !a.disabled) else {
-        store::record_failure(&app.db, &keys).await?;
-        kernel::audit::record(
-            &app.db,
-            &kernel::audit::Event::new(
-                kernel::audit::Actor::Anonymous,
-                "franceconnect.link_failure",
-                format!("email:{}", email.as_str()),
-            ),
-        )
-        .await?;
-        return Ok((StatusCode::UNAUTHORIZED, page(ctx, "wrong_credentials")).into_response());
+    let account = match super::login::credentials(
+        &app,
+        &email,
+        f.password,
+        &address,
+        "franceconnect.link_failure",
+    )
+    .await?
+    {
+        Credentials::Valid(account) => account,
+        Credentials::Throttled(wait) => {
+            return Ok(super::too_many_attempts(wait, page(ctx, "throttled")));
+        }
+        Credentials::Wrong => {
+            return Ok((StatusCode::UNAUTHORIZED, page(ctx, "wrong_credentials")).into_response());
+        }
     };
-    if throttle.recorded {
-        store::clear_failures(&app.db, &keys).await?;
-    }
     match fc_store::link_and_sign_in(&app.db, &token, account.id, &pending).await? {
         Ok(session_token) => Ok(signed_in(&app, &session_token, &pending.return_to)),
         Err(reason) => Ok(link_refused(&ctx, reason)),

@@ -111,7 +111,61 @@ async fn check_password(
         };
         return Ok((StatusCode::UNAUTHORIZED, page).into_response());
     };
-    let account = store::account_by_email(&app.db, &email).await?;
+    let page = |ctx, error, wait| LoginPage {
+        franceconnect: super::franceconnect::configured(app).is_some(),
+        certified_required: false,
+        ctx,
+        email: email.to_string(),
+        retour: retour.clone(),
+        error: Some(error),
+        wait,
+    };
+    match credentials(app, &email, f.password, &address, "login.failure").await? {
+        Credentials::Valid(account) => {
+            let token = store::open_session(&app.db, account.id).await?;
+            let mut response = Redirect::to(&retour).into_response();
+            response
+                .headers_mut()
+                .append(session::SET_COOKIE, session::set_cookie(app, &token));
+            Ok(response)
+        }
+        Credentials::Throttled(wait) => {
+            let when = (retry_in(wait, true), retry_in(wait, false));
+            Ok(super::too_many_attempts(
+                wait,
+                page(ctx, "throttled", Some(when)),
+            ))
+        }
+        Credentials::Wrong => Ok((
+            StatusCode::UNAUTHORIZED,
+            page(ctx, "wrong_credentials", None),
+        )
+            .into_response()),
+    }
+}
+
+/// What an e-mail and a password prove.
+pub(crate) enum Credentials {
+    Valid(store::Account),
+    /// The back-off still runs (ms): no password was checked.
+    Throttled(i64),
+    /// Unknown e-mail, wrong password or disabled account (one answer).
+    Wrong,
+}
+
+/// ID-1, for every form that takes a password to sign in or to prove an
+/// account is one's own: the back-off per account and per client address
+/// (in the database, so that every node applies it), a decoy hash when the
+/// e-mail is unknown (same time either way), failures counted and journaled
+/// as `failure_event`.
+pub(crate) async fn credentials(
+    app: &AppState,
+    email: &EmailAddress,
+    password: String,
+    address: &str,
+    failure_event: &'static str,
+) -> Result<Credentials, Error> {
+    let account = store::account_by_email(&app.db, email).await?;
     let keys = [
         match &account {
             Some(a) => format!("account:{}", a.id),
@@ -120,36 +174,20 @@ async fn check_password(
         format!("address:{address}"),
     ];
     let throttle = store::throttle(&app.db, &keys).await?;
-    let wait = throttle.wait_ms;
-    if wait > 0 {
-        let when = (retry_in(wait, true), retry_in(wait, false));
-        let page = LoginPage {
-            franceconnect: super::franceconnect::configured(app).is_some(),
-            certified_required: false,
-            ctx,
-            email: email.to_string(),
-            retour,
-            error: Some("throttled"),
-            wait: Some(when),
-        };
-        return Ok(super::too_many_attempts(wait, page));
+    if throttle.wait_ms > 0 {
+        return Ok(Credentials::Throttled(throttle.wait_ms));
     }
     let hash = account
         .as_ref()
         .filter(|a| !a.disabled)
         .and_then(|a| a.password_hash.clone());
-    let ok = app.hasher.verify(f.password, hash).await;
+    let ok = app.hasher.verify(password, hash).await;
     match account {
         Some(a) if ok && !a.disabled => {
             if throttle.recorded {
                 store::clear_failures(&app.db, &keys).await?;
             }
-            let token = store::open_session(&app.db, a.id).await?;
-            let mut response = Redirect::to(&retour).into_response();
-            response
-                .headers_mut()
-                .append(session::SET_COOKIE, session::set_cookie(app, &token));
-            Ok(response)
+            Ok(Credentials::Valid(a))
         }
         _ => {
             store::record_failure(&app.db, &keys).await?;
@@ -157,22 +195,13 @@ async fn check_password(
                 &app.db,
                 &Event::new(
                     Actor::Anonymous,
-                    "login.failure",
+                    failure_event,
                     format!("email:{}", email.as_str()),
                 )
                 .with(json!({ "known_account": account.is_some() })),
             )
             .await?;
-            let page = LoginPage {
-                franceconnect: super::franceconnect::configured(app).is_some(),
-                certified_required: false,
-                ctx,
-                email: email.to_string(),
-                retour,
-                error: Some("wrong_credentials"),
-                wait: None,
-            };
-            Ok((StatusCode::UNAUTHORIZED, page).into_response())
+            Ok(Credentials::Wrong)
         }
     }
 }
