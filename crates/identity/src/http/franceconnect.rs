@@ -97,7 +97,8 @@ pub async fn start(
 /// "Relier mon compte à FranceConnect", from the signed-in person's account.
 pub async fn start_link(
     State(app): State<AppState>,
-    SignedIn(_viewer): SignedIn,
+    // Only a signed-in person links (the callback links the session's account).
+    _: SignedIn,
     ctx: PageContext,
 ) -> Result<Response, Error> {
     let fc = require(&app)?;
@@ -152,30 +153,25 @@ pub async fn callback(
         }
         _ => None,
     };
-    let checked = match (&request, &q) {
-        (None, _) => Err(Refusal::UnknownState),
-        (Some(_), Callback { error: Some(_), .. }) => Err(Refusal::ProviderError),
-        (Some(_), Callback { iss, .. }) if iss.as_deref() != Some(fc.config.issuer.as_str()) => {
-            Err(Refusal::WrongIssuer)
-        }
-        (
-            Some(r),
-            Callback {
-                code: Some(code), ..
-            },
-        ) => fc.finish(code, &r.nonce).await,
-        (Some(_), _) => Err(Refusal::ProviderError),
+    let Some(request) = request else {
+        return journal_refusal(&app, &ctx, Refusal::UnknownState).await;
     };
-    let (request, login) = match (request, checked) {
-        (Some(request), Ok(login)) => (request, login),
-        (_, Err(refusal)) => {
-            fc_store::record_refusal(&app.db, refusal).await?;
-            return Ok(refused(&ctx, refusal));
+    let checked = if q.error.is_some() {
+        Err(Refusal::ProviderError)
+    } else if q.iss.as_deref() != Some(fc.config.issuer.as_str()) {
+        Err(Refusal::WrongIssuer)
+    } else {
+        match q.code.as_deref() {
+            Some(code) => fc.finish(code, &request.nonce).await,
+            None => Err(Refusal::ProviderError),
         }
-        (None, Ok(_)) => unreachable!("no request, no login"),
+    };
+    let login = match checked {
+        Ok(login) => login,
+        Err(refusal) => return journal_refusal(&app, &ctx, refusal).await,
     };
     let mut response = match request.purpose {
-        Purpose::Login => signed_in_or_pending(&app, &ctx, login, &request.return_to).await?,
+        Purpose::Login => signed_in_or_pending(&app, login, &request.return_to).await?,
         Purpose::Link => link_from_account(&app, &ctx, login).await?,
     };
     response.headers_mut().append(
@@ -185,9 +181,18 @@ pub async fn callback(
     Ok(response)
 }
 
+/// A refused answer: journaled, and a French page.
+async fn journal_refusal(
+    app: &AppState,
+    ctx: &PageContext,
+    refusal: Refusal,
+) -> Result<Response, Error> {
+    fc_store::record_refusal(&app.db, refusal).await?;
+    Ok(refused(ctx, refusal))
+}
+
 async fn signed_in_or_pending(
     app: &AppState,
-    _ctx: &PageContext,
     login: crate::franceconnect::Login,
     return_to: &str,
 ) -> Result<Response, Error> {
@@ -395,7 +400,6 @@ pub struct UnlinkForm {
 pub async fn unlink(
     State(app): State<AppState>,
     SignedIn(viewer): SignedIn,
-    ctx: PageContext,
     Form(f): Form<UnlinkForm>,
 ) -> Result<Response, Error> {
     require(&app)?;
@@ -419,10 +423,7 @@ pub async fn unlink(
             "Votre compte n'a pas de mot de passe : choisissez-en un pour pouvoir vous connecter sans FranceConnect.",
             "Your account has no password: choose one so that you can sign in without FranceConnect.",
         ))),
-        Err(UnlinkRefused::NotLinked) => {
-            drop(ctx);
-            Ok(Redirect::to("/compte/identite").into_response())
-        }
+        Err(UnlinkRefused::NotLinked) => Ok(Redirect::to("/compte/identite").into_response()),
     }
 }
 
