@@ -40,3 +40,7 @@ CREATE TABLE franceconnect_pending (
 -- The FranceConnect ID token of a session opened through FranceConnect: the
 -- `id_token_hint` of the logout that goes through FranceConnect.
 ALTER TABLE sessions ADD COLUMN franceconnect_id_token TEXT;
+
+-- The acr of the session a token family was issued in, so that a refreshed
+-- ID token says the same (ID-6).
+ALTER TABLE oidc_tokens ADD COLUMN acr TEXT;

@@ -393,6 +393,17 @@ describe('Mutualis as a FranceConnect relying party, in headless Chromium', { sk
       assert.equal(payload.acr, 'urn:mutualis:acr:certified');
       assert.equal(typeof payload.certified_at, 'number');
       assert.ok(Math.abs(payload.certified_at - Date.now() / 1000) < 120, `certified_at ${payload.certified_at} is the last FranceConnect sign-in`);
+      // A refreshed ID token says the same.
+      const refreshed = await (await fetch(discovery.token_endpoint, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${service.client_id}:${service.client_secret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token }),
+      })).json();
+      const again = (await jose.jwtVerify(refreshed.id_token, jose.createRemoteJWKSet(new URL(discovery.jwks_uri)),
+        { issuer: discovery.issuer, audience: service.client_id })).payload;
+      assert.equal(again.acr, 'urn:mutualis:acr:certified');
+      assert.equal(again.certified_at, payload.certified_at);
     } finally {
       await context.close();
       site.close();

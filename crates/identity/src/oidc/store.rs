@@ -190,6 +190,8 @@ pub struct TokenRow {
     pub family: String,
     pub sid: Option<String>,
     pub auth_time: Option<i64>,
+    /// How the session the family was issued in was opened.
+    pub acr: Option<String>,
     pub expires_at: i64,
     pub used_at: Option<i64>,
     pub revoked_at: Option<i64>,
@@ -207,14 +209,15 @@ pub struct NewToken<'a> {
     pub code_hash: Option<&'a str>,
     pub sid: Option<&'a str>,
     pub auth_time: Option<i64>,
+    pub acr: Option<&'a str>,
     pub ttl_ms: i64,
 }
 
 pub async fn record_token(tx: &mut Tx, t: &NewToken<'_>) -> Result<(), sqlx::Error> {
     let now = clock::now_ms();
     sqlx::query(
-        "INSERT INTO oidc_tokens (jti, kind, client_id, account_id, scope, claims, family, code_hash, sid, auth_time, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "INSERT INTO oidc_tokens (jti, kind, client_id, account_id, scope, claims, family, code_hash, sid, auth_time, acr, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(t.jti)
     .bind(t.kind)
@@ -226,6 +229,7 @@ pub async fn record_token(tx: &mut Tx, t: &NewToken<'_>) -> Result<(), sqlx::Err
     .bind(t.code_hash)
     .bind(t.sid)
     .bind(t.auth_time)
+    .bind(t.acr)
     .bind(now)
     .bind(now + t.ttl_ms)
     .execute(&mut **tx)
@@ -245,6 +249,7 @@ fn token_row(r: &sqlx::any::AnyRow) -> Result<TokenRow, sqlx::Error> {
         family: r.try_get("family")?,
         sid: r.try_get("sid")?,
         auth_time: r.try_get("auth_time")?,
+        acr: r.try_get("acr")?,
         expires_at: r.try_get("expires_at")?,
         used_at: r.try_get("used_at")?,
         revoked_at: r.try_get("revoked_at")?,
@@ -253,7 +258,7 @@ fn token_row(r: &sqlx::any::AnyRow) -> Result<TokenRow, sqlx::Error> {
 
 pub async fn token(db: &Db, jti: &str) -> Result<Option<TokenRow>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT jti, kind, client_id, account_id, scope, claims, family, sid, auth_time, expires_at, used_at, revoked_at FROM oidc_tokens WHERE jti = $1",
+        "SELECT jti, kind, client_id, account_id, scope, claims, family, sid, auth_time, acr, expires_at, used_at, revoked_at FROM oidc_tokens WHERE jti = $1",
     )
     .bind(jti)
     .fetch_optional(db.pool())

@@ -163,6 +163,8 @@ struct Grant<'a> {
     code_hash: Option<&'a str>,
     sid: Option<&'a str>,
     auth_time: Option<i64>,
+    /// How the session was opened (ID-6), kept with the family.
+    acr: Option<&'a str>,
 }
 
 /// Signs an access token (RFC 9068) named `jti`. A person's token is
@@ -212,6 +214,7 @@ async fn record(
         code_hash: g.code_hash,
         sid: g.sid,
         auth_time: g.auth_time,
+        acr: g.acr,
         ttl_ms: if kind == "refresh" {
             REFRESH_TTL_MS
         } else {
@@ -394,6 +397,7 @@ async fn authorization_code(
         code_hash: Some(&code_hash),
         sid: Some(&grant.sid),
         auth_time: Some(grant.auth_time),
+        acr: grant.acr.as_deref(),
     };
     let (jti, refresh) = match record_pair(&mut tx, client, &g).await {
         Ok(pair) => pair,
@@ -404,15 +408,9 @@ async fn authorization_code(
     }
     let access = access_token(app, client, &g, &jti).await;
     let ring = keys(app).ring().await;
-    // ID-6: a certified identity says since when.
-    let certified_at = match grant.acr.as_deref() {
-        Some(super::ACR_CERTIFIED) => {
-            match crate::store::franceconnect::link_of(&app.db, grant.account_id).await {
-                Ok(link) => link.map(|l| l.certified_at),
-                Err(e) => return internal(e),
-            }
-        }
-        _ => None,
+    let certified_at = match certified_at(app, &g).await {
+        Ok(at) => at,
+        Err(e) => return internal(e),
     };
     let id = id_token(
         app,
@@ -429,6 +427,19 @@ async fn authorization_code(
         id_token: Some(id),
         scope: grant.scope,
     })
+}
+
+/// ID-6: for a certified session, since when the identity is certified (the
+/// last FranceConnect sign-in).
+async fn certified_at(app: &AppState, g: &Grant<'_>) -> Result<Option<i64>, sqlx::Error> {
+    match (g.acr, g.account) {
+        (Some(super::ACR_CERTIFIED), Some(account)) => {
+            Ok(crate::store::franceconnect::link_of(&app.db, account)
+                .await?
+                .map(|l| l.certified_at))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Why a redeemed code does not fit the request that presents it: another
@@ -518,6 +529,8 @@ async fn refresh(app: &AppState, client: &Client, fields: &[(String, String)]) -
         code_hash: None,
         sid: row.sid.as_deref(),
         auth_time: row.auth_time,
+        // Families issued before the acr was kept had password sessions.
+        acr: Some(row.acr.as_deref().unwrap_or(super::ACR_PASSWORD)),
     };
     // One transaction: the presented token is used if and only if the next
     // ones exist.
@@ -546,15 +559,11 @@ async fn refresh(app: &AppState, client: &Client, fields: &[(String, String)]) -
     };
     let access = access_token(app, client, &g, &jti).await;
     let ring = keys(app).ring().await;
-    let id = id_token(
-        app,
-        &ring,
-        client,
-        &g,
-        None,
-        Some(super::ACR_PASSWORD),
-        None,
-    );
+    let certified_at = match certified_at(app, &g).await {
+        Ok(at) => at,
+        Err(e) => return internal(e),
+    };
+    let id = id_token(app, &ring, client, &g, None, g.acr, certified_at);
     success(Issued {
         access_token: access,
         refresh_token: Some(next),
@@ -604,6 +613,7 @@ async fn client_credentials(
         code_hash: None,
         sid: None,
         auth_time: None,
+        acr: None,
     };
     let access = access_token(app, client, &g, &random::token(16)).await;
     success(Issued {
@@ -727,6 +737,7 @@ fn client_token(header: &Value, claims: &Value) -> Option<oidc_store::TokenRow> 
         family: String::new(),
         sid: None,
         auth_time: None,
+        acr: None,
         expires_at: claims["exp"].as_i64()? * 1000,
         used_at: None,
         revoked_at: None,
