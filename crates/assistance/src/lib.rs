@@ -2,3 +2,4 @@
 //! shared service, routed to the competent body, tracked and answered.
 
 pub mod domain;
+pub mod store;

@@ -124,6 +124,7 @@ pub async fn seed(app: &AppState) -> anyhow::Result<Vec<DemoAccount>> {
     seed_clients(app).await?;
     seed_syntec(db).await?;
     seed_agreements(db).await?;
+    seed_help_categories(db).await?;
     // FIN-5: the 2026 orders, as the June run would have issued them.
     if agreements::store::order_years(db).await?.is_empty() {
         let issuer = agreements::domain::orders::DEFAULT_ISSUER;
@@ -247,6 +248,50 @@ async fn seed_syntec(db: &kernel::Db) -> anyhow::Result<()> {
             published_on: time::Date::parse(published_on, &format)?,
         };
         agreements::store::add_syntec(db, Actor::System, &value, exact == "true").await?;
+    }
+    Ok(())
+}
+
+/// SAU-2: the demo services' competence matrices, with deadlines in working
+/// days (first answer, resolution). Idempotent (each category is upserted).
+async fn seed_help_categories(db: &kernel::Db) -> anyhow::Result<()> {
+    use assistance::domain::routing::Competence::{Commune, Metropolis};
+    use assistance::store::{Category, set_category};
+    let matrices = [
+        (
+            "toodego",
+            vec![
+                ("voirie", "Voirie et propreté", Metropolis, 2, 10),
+                ("dechets", "Déchets et collecte", Metropolis, 2, 10),
+                ("eau", "Eau et assainissement", Metropolis, 1, 5),
+                ("etat-civil", "État civil", Commune, 2, 10),
+                ("elections", "Élections", Commune, 2, 10),
+                ("ecoles", "Écoles", Commune, 3, 15),
+                ("compte", "Mon compte", Metropolis, 1, 5),
+            ],
+        ),
+        (
+            "laclasse.com",
+            vec![
+                ("college", "Collèges", Metropolis, 2, 10),
+                ("ecole-primaire", "Écoles primaires", Commune, 3, 15),
+                ("compte", "Mon compte", Metropolis, 1, 5),
+            ],
+        ),
+    ];
+    for (service, categories) in matrices {
+        for (code, label, competence, first, resolution) in categories {
+            let category = Category {
+                code: code.into(),
+                label: label.into(),
+                competence,
+                first_answer_days: first,
+                resolution_days: resolution,
+            };
+            set_category(db, service, &category)
+                .await
+                .map_err(|e| anyhow::anyhow!("demo help category {service}/{code}: {e}"))?;
+        }
     }
     Ok(())
 }

@@ -335,6 +335,31 @@ fn decimal_opt(r: &AnyRow, name: &str) -> Result<Option<Decimal>, sqlx::Error> {
         .transpose()
 }
 
+/// CONV-4, for SAU-2's routing: whether the commune of `insee_code` has an
+/// annex in force for the service `service_code` on `day`.
+pub async fn service_in_force(
+    db: &Db,
+    insee_code: &str,
+    service_code: &str,
+    day: Date,
+) -> Result<bool, sqlx::Error> {
+    let rows = sqlx::query(select_agreements!("WHERE o.insee_code = $1"))
+        .bind(insee_code)
+        .fetch_all(db.pool())
+        .await?;
+    for row in &rows {
+        let agreement = agreement_row(row)?;
+        let in_force = annexes(db, agreement.id)
+            .await?
+            .iter()
+            .any(|x| x.service_code == service_code && x.in_force_on(&agreement.dates, day));
+        if in_force {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 pub async fn annexes(db: &Db, agreement_id: i64) -> Result<Vec<AnnexRow>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT x.id, x.service_id, s.code, s.name, x.start_on, x.end_on, x.end_reason, x.pricing, x.s0, x.fixed_part, \

@@ -1,6 +1,7 @@
 //! The platform from outside: HTTP through a real listener, the command line
 //! through the real binary, several nodes on one database. One test binary.
 
+mod assistance;
 mod cli;
 mod franceconnect;
 mod hostile;

@@ -1,0 +1,679 @@
+//! Help requests in the database (SAU-1 to SAU-5): the competence matrix,
+//! creation with routing and numbering, the thread, agents' replies and
+//! notes, status changes, transfers. Every change that the requester must
+//! hear of queues a French e-mail in the same transaction (outbox, SAU-5).
+
+use kernel::mail::Email;
+use kernel::outbox::{self, Message};
+use kernel::web::error::Msg;
+use kernel::{Db, Tx, clock, random};
+use sqlx::Row;
+
+use crate::domain::routing::{self, Competence, Decision, Destination};
+use crate::domain::workflow::{self, Event, Status};
+use crate::domain::{reference, working_days};
+
+/// What can go wrong, for the pages and the API to say.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not found")]
+    NotFound,
+    #[error("invalid: {}", .0.en)]
+    Invalid(Msg),
+    #[error("not allowed in this status")]
+    NotAllowed(workflow::NotAllowed),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// A category of a service's competence matrix (SAU-2) and its deadlines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Category {
+    pub code: String,
+    pub label: String,
+    pub competence: Competence,
+    pub first_answer_days: u32,
+    pub resolution_days: u32,
+}
+
+async fn service_id(db: &Db, service_code: &str) -> Result<i64, Error> {
+    sqlx::query("SELECT id FROM services WHERE code = $1")
+        .bind(service_code)
+        .fetch_optional(db.pool())
+        .await?
+        .map(|r| r.try_get("id"))
+        .transpose()?
+        .ok_or(Error::Invalid(Msg::new(
+            "Ce service n'est pas connu de la plateforme.",
+            "This service is not known to the platform.",
+        )))
+}
+
+/// Adds or changes a category of a service's matrix.
+pub async fn set_category(db: &Db, service_code: &str, c: &Category) -> Result<(), Error> {
+    let service = service_id(db, service_code).await?;
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO help_categories (service_id, code, label, competence, first_answer_days, resolution_days) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (service_id, code) DO UPDATE SET label = excluded.label, \
+         competence = excluded.competence, first_answer_days = excluded.first_answer_days, \
+         resolution_days = excluded.resolution_days",
+    )
+    .bind(service)
+    .bind(&c.code)
+    .bind(&c.label)
+    .bind(c.competence.code())
+    .bind(i64::from(c.first_answer_days))
+    .bind(i64::from(c.resolution_days))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn categories(db: &Db, service_code: &str) -> Result<Vec<Category>, Error> {
+    let service = service_id(db, service_code).await?;
+    let rows = sqlx::query(
+        "SELECT code, label, competence, first_answer_days, resolution_days FROM help_categories \
+         WHERE service_id = $1 ORDER BY label",
+    )
+    .bind(service)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let competence: String = r.try_get("competence")?;
+            let days = |name| -> Result<u32, sqlx::Error> {
+                Ok(u32::try_from(r.try_get::<i64, _>(name)?).unwrap_or(1))
+            };
+            Ok(Category {
+                code: r.try_get("code")?,
+                label: r.try_get("label")?,
+                competence: Competence::parse(&competence).unwrap_or(Competence::Metropolis),
+                first_answer_days: days("first_answer_days")?,
+                resolution_days: days("resolution_days")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Error::from)
+}
+
+/// A help request as submitted (checked at the edge).
+pub struct NewRequest<'a> {
+    pub service_code: &'a str,
+    pub category: &'a str,
+    pub subject: &'a str,
+    pub message: &'a str,
+    pub page_url: Option<&'a str>,
+    pub email: &'a str,
+    pub account_id: Option<i64>,
+    /// The requester's commune (INSEE code), when known.
+    pub commune: Option<&'a str>,
+}
+
+/// What creating a request gives.
+#[derive(Clone, Debug)]
+pub struct Created {
+    pub id: i64,
+    pub reference: String,
+    /// The secret of the tracking link (only its SHA-256 is stored).
+    pub tracking_token: String,
+    pub decision: Decision,
+    pub organisation_id: i64,
+}
+
+async fn metropolis_id(db: &Db) -> Result<i64, Error> {
+    Ok(
+        sqlx::query("SELECT id FROM organisations WHERE kind = 'metropolis'")
+            .fetch_one(db.pool())
+            .await?
+            .try_get("id")?,
+    )
+}
+
+async fn commune_id(db: &Db, insee: &str) -> Result<Option<i64>, Error> {
+    Ok(
+        sqlx::query("SELECT id FROM organisations WHERE kind = 'commune' AND insee_code = $1")
+            .bind(insee)
+            .fetch_optional(db.pool())
+            .await?
+            .map(|r| r.try_get("id"))
+            .transpose()?,
+    )
+}
+
+/// SAU-1, SAU-2, SAU-4: records the request routed by competence, with its
+/// reference and tracking secret, and queues the acknowledgement.
+pub async fn create(db: &Db, r: &NewRequest<'_>, public_url: &str) -> Result<Created, Error> {
+    let now = clock::now_ms();
+    let service = service_id(db, r.service_code).await?;
+    let category = categories(db, r.service_code)
+        .await?
+        .into_iter()
+        .find(|c| c.code == r.category)
+        .ok_or(Error::Invalid(Msg::new(
+            "Choisissez une catégorie de la liste.",
+            "Choose a category from the list.",
+        )))?;
+    // Only a member commune can be competent.
+    let commune = match r.commune {
+        Some(insee) => commune_id(db, insee).await?.map(|id| (insee, id)),
+        None => None,
+    };
+    let joined = match commune {
+        Some((insee, _)) => {
+            agreements::store::service_in_force(
+                db,
+                insee,
+                r.service_code,
+                working_days::paris_day(now),
+            )
+            .await?
+        }
+        None => false,
+    };
+    let decision = routing::route(Some(category.competence), commune.map(|c| c.0), joined);
+    let organisation_id = match (&decision.destination, commune) {
+        (Destination::Commune(_), Some((_, id))) => id,
+        _ => metropolis_id(db).await?,
+    };
+    let tracking_token = random::token(24);
+    let year = working_days::paris_day(now).year();
+    let mut tx = db.begin().await?;
+    let number: i64 = sqlx::query(
+        "INSERT INTO help_request_counters (year, last) VALUES ($1, 1) \
+         ON CONFLICT (year) DO UPDATE SET last = help_request_counters.last + 1 RETURNING last",
+    )
+    .bind(i64::from(year))
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("last")?;
+    let reference = reference::format(year, number);
+    let id: i64 = sqlx::query(
+        "INSERT INTO help_requests (reference, tracking_hash, service_id, category, subject, page_url, requester_email, \
+         requester_account_id, requester_commune, organisation_id, status, created_at, updated_at, first_answer_due, \
+         resolution_due) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'new', $11, $11, $12, $13) RETURNING id",
+    )
+    .bind(&reference)
+    .bind(random::sha256_hex(&tracking_token))
+    .bind(service)
+    .bind(r.category)
+    .bind(r.subject)
+    .bind(r.page_url)
+    .bind(r.email)
+    .bind(r.account_id)
+    .bind(r.commune)
+    .bind(organisation_id)
+    .bind(now)
+    .bind(working_days::due_day(now, category.first_answer_days).to_string())
+    .bind(working_days::due_day(now, category.resolution_days).to_string())
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("id")?;
+    record_routing(
+        &mut tx,
+        id,
+        organisation_id,
+        decision.reason.code(),
+        None,
+        None,
+        now,
+    )
+    .await?;
+    insert_message(
+        &mut tx,
+        id,
+        "requester",
+        r.account_id,
+        false,
+        r.message,
+        now,
+    )
+    .await?;
+    let link = tracking_link(public_url, &reference, &tracking_token);
+    outbox::enqueue(
+        &mut tx,
+        &format!("help-ack:{reference}"),
+        &Message::Email(Email {
+            to: r.email.to_string(),
+            subject: format!("Votre demande {reference} est enregistrée"),
+            html: None,
+            text: format!(
+                "Bonjour,\n\nVotre demande d'aide « {} » est enregistrée sous la référence {reference}.\n\
+                 Vous pouvez la suivre et y répondre ici :\n{link}\n\nCe lien est personnel : ne le \
+                 transmettez pas.\n\nMutualis\n\n---\nYour help request is recorded as {reference}. \
+                 Follow it and reply here: {link}\n",
+                r.subject
+            ),
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Created {
+        id,
+        reference,
+        tracking_token,
+        decision,
+        organisation_id,
+    })
+}
+
+/// The requester's tracking link (SAU-4).
+pub fn tracking_link(public_url: &str, reference: &str, token: &str) -> String {
+    format!("{public_url}/aide/suivi/{reference}?jeton={token}")
+}
+
+async fn record_routing(
+    tx: &mut Tx,
+    request_id: i64,
+    organisation_id: i64,
+    reason: &str,
+    note: Option<&str>,
+    by: Option<i64>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO help_routings (request_id, organisation_id, reason, note, by_account_id, at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(request_id)
+    .bind(organisation_id)
+    .bind(reason)
+    .bind(note)
+    .bind(by)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_message(
+    tx: &mut Tx,
+    request_id: i64,
+    author: &str,
+    account: Option<i64>,
+    internal: bool,
+    body: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO help_messages (request_id, author, author_account_id, internal, body, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(request_id)
+    .bind(author)
+    .bind(account)
+    .bind(i64::from(internal))
+    .bind(body)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A help request as stored.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub id: i64,
+    pub reference: String,
+    pub service_code: String,
+    pub category: String,
+    pub subject: String,
+    pub requester_email: String,
+    pub requester_account_id: Option<i64>,
+    pub organisation_id: i64,
+    pub status: Status,
+    pub assigned_to: Option<i64>,
+    pub created_at: i64,
+    pub first_answer_due: String,
+    pub resolution_due: String,
+    pub first_answer_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+}
+
+const REQUEST_COLUMNS: &str = "r.id, r.reference, s.code AS service_code, r.category, r.subject, r.requester_email, \
+r.requester_account_id, r.organisation_id, r.status, r.assigned_to, r.created_at, r.first_answer_due, r.resolution_due, \
+r.first_answer_at, r.resolved_at";
+
+fn request_row(r: &sqlx::any::AnyRow) -> Result<Request, sqlx::Error> {
+    let status: String = r.try_get("status")?;
+    Ok(Request {
+        id: r.try_get("id")?,
+        reference: r.try_get("reference")?,
+        service_code: r.try_get("service_code")?,
+        category: r.try_get("category")?,
+        subject: r.try_get("subject")?,
+        requester_email: r.try_get("requester_email")?,
+        requester_account_id: r.try_get("requester_account_id")?,
+        organisation_id: r.try_get("organisation_id")?,
+        status: Status::parse(&status).unwrap_or(Status::New),
+        assigned_to: r.try_get("assigned_to")?,
+        created_at: r.try_get("created_at")?,
+        first_answer_due: r.try_get("first_answer_due")?,
+        resolution_due: r.try_get("resolution_due")?,
+        first_answer_at: r.try_get("first_answer_at")?,
+        resolved_at: r.try_get("resolved_at")?,
+    })
+}
+
+async fn request_where(db: &Db, condition: &str, value: &str) -> Result<Option<Request>, Error> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {REQUEST_COLUMNS} FROM help_requests r JOIN services s ON s.id = r.service_id WHERE {condition}"
+    )))
+    .bind(value)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.as_ref().map(request_row).transpose()?)
+}
+
+/// The request of a reference, for its requester holding the tracking
+/// secret (compared through its digest).
+pub async fn by_tracking(db: &Db, reference: &str, token: &str) -> Result<Option<Request>, Error> {
+    let found = request_where(db, "r.reference = $1", reference).await?;
+    let Some(request) = found else {
+        return Ok(None);
+    };
+    let stored: String = sqlx::query("SELECT tracking_hash FROM help_requests WHERE id = $1")
+        .bind(request.id)
+        .fetch_one(db.pool())
+        .await?
+        .try_get("tracking_hash")?;
+    // Compared in constant time: a guess's timing says nothing.
+    let same = random::same_secret(&random::sha256_hex(token), &stored);
+    Ok(same.then_some(request))
+}
+
+/// The request of a reference, for an agent of `organisation_id` (a
+/// request routed elsewhere does not exist for them).
+pub async fn for_organisation(
+    db: &Db,
+    organisation_id: i64,
+    reference: &str,
+) -> Result<Option<Request>, Error> {
+    Ok(request_where(db, "r.reference = $1", reference)
+        .await?
+        .filter(|r| r.organisation_id == organisation_id))
+}
+
+/// A message of the thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadMessage {
+    pub author: String,
+    pub internal: bool,
+    pub body: String,
+    pub created_at: i64,
+}
+
+/// Who reads the thread: the requester never sees internal notes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reader {
+    Requester,
+    Agent,
+}
+
+pub async fn thread(db: &Db, request_id: i64, reader: Reader) -> Result<Vec<ThreadMessage>, Error> {
+    // The filter is in the query: an internal note never leaves the
+    // database for a requester's page.
+    let sql = match reader {
+        Reader::Requester => {
+            "SELECT author, internal, body, created_at FROM help_messages WHERE request_id = $1 AND internal = 0 ORDER BY id"
+        }
+        Reader::Agent => {
+            "SELECT author, internal, body, created_at FROM help_messages WHERE request_id = $1 ORDER BY id"
+        }
+    };
+    let rows = sqlx::query(sql)
+        .bind(request_id)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ThreadMessage {
+                author: r.try_get("author")?,
+                internal: r.try_get::<i64, _>("internal")? == 1,
+                body: r.try_get("body")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Error::from)
+}
+
+/// The request, locked for a change in `tx` (its current row).
+async fn current(tx: &mut Tx, request_id: i64) -> Result<Request, Error> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {REQUEST_COLUMNS} FROM help_requests r JOIN services s ON s.id = r.service_id WHERE r.id = $1"
+    )))
+    .bind(request_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref()
+        .map(request_row)
+        .transpose()?
+        .ok_or(Error::NotFound)
+}
+
+async fn save_status(
+    tx: &mut Tx,
+    request: &Request,
+    status: Status,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE help_requests SET status = $1, updated_at = $2, \
+         resolved_at = CASE WHEN $1 = 'resolved' THEN $2 WHEN $1 IN ('in_progress', 'waiting_for_user') THEN NULL ELSE resolved_at END, \
+         closed_at = CASE WHEN $1 = 'closed' THEN $2 ELSE closed_at END WHERE id = $3",
+    )
+    .bind(status.code())
+    .bind(now)
+    .bind(request.id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn notice(request: &Request, public_url: &str, what_fr: &str, what_en: &str) -> Message {
+    Message::Email(Email {
+        to: request.requester_email.clone(),
+        subject: format!("Votre demande {} : {what_fr}", request.reference),
+        html: None,
+        text: format!(
+            "Bonjour,\n\nVotre demande d'aide {} (« {} ») : {what_fr}.\nRetrouvez-la avec le lien reçu \
+             à son enregistrement, ou dans « Mes demandes » sur {public_url}.\n\nMutualis\n\n---\n\
+             Your help request {}: {what_en}.\n",
+            request.reference, request.subject, request.reference
+        ),
+    })
+}
+
+/// SAU-3: an agent's reply (sent to the requester) or internal note (never
+/// shown to them). The first reply records the first-answer time.
+pub async fn agent_message(
+    db: &Db,
+    request_id: i64,
+    agent: i64,
+    body: &str,
+    internal: bool,
+    public_url: &str,
+) -> Result<Status, Error> {
+    let now = clock::now_ms();
+    let mut tx = db.begin().await?;
+    let request = current(&mut tx, request_id).await?;
+    let status = if internal {
+        if request.status == Status::Closed {
+            return Err(Error::NotAllowed(workflow::NotAllowed::Closed));
+        }
+        request.status
+    } else {
+        workflow::next(request.status, Event::AgentReply).map_err(Error::NotAllowed)?
+    };
+    insert_message(
+        &mut tx,
+        request_id,
+        "agent",
+        Some(agent),
+        internal,
+        body,
+        now,
+    )
+    .await?;
+    if !internal {
+        save_status(&mut tx, &request, status, now).await?;
+        sqlx::query(
+            "UPDATE help_requests SET first_answer_at = COALESCE(first_answer_at, $1) WHERE id = $2",
+        )
+        .bind(now)
+        .bind(request_id)
+        .execute(&mut *tx)
+        .await?;
+        outbox::enqueue(
+            &mut tx,
+            &format!("help-reply:{request_id}:{now}:{}", random::token(6)),
+            &notice(
+                &request,
+                public_url,
+                "une réponse vous attend",
+                "a reply is waiting for you",
+            ),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(status)
+}
+
+/// SAU-3: the requester writes; a request waiting for them or resolved
+/// reopens.
+pub async fn requester_message(db: &Db, request_id: i64, body: &str) -> Result<Status, Error> {
+    let now = clock::now_ms();
+    let mut tx = db.begin().await?;
+    let request = current(&mut tx, request_id).await?;
+    let status =
+        workflow::next(request.status, Event::RequesterReply).map_err(Error::NotAllowed)?;
+    insert_message(
+        &mut tx,
+        request_id,
+        "requester",
+        request.requester_account_id,
+        false,
+        body,
+        now,
+    )
+    .await?;
+    save_status(&mut tx, &request, status, now).await?;
+    tx.commit().await?;
+    Ok(status)
+}
+
+/// SAU-3: an agent sets the status; the requester is told (SAU-5).
+pub async fn set_status(
+    db: &Db,
+    request_id: i64,
+    status: Status,
+    public_url: &str,
+) -> Result<Status, Error> {
+    let now = clock::now_ms();
+    let mut tx = db.begin().await?;
+    let request = current(&mut tx, request_id).await?;
+    let next =
+        workflow::next(request.status, Event::AgentSets(status)).map_err(Error::NotAllowed)?;
+    if next != request.status {
+        save_status(&mut tx, &request, next, now).await?;
+        let (fr, en) = (
+            format!("elle est maintenant « {} »", next.label_fr()),
+            format!("it is now “{}”", next.label_en()),
+        );
+        outbox::enqueue(
+            &mut tx,
+            &format!("help-status:{request_id}:{}:{now}", next.code()),
+            &notice(&request, public_url, &fr, &en),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(next)
+}
+
+/// SAU-2: an agent transfers the request to another organisation with a
+/// reason; the requester is told.
+pub async fn transfer(
+    db: &Db,
+    request_id: i64,
+    agent: i64,
+    to_organisation: i64,
+    reason: &str,
+    public_url: &str,
+) -> Result<(), Error> {
+    let now = clock::now_ms();
+    let mut tx = db.begin().await?;
+    let request = current(&mut tx, request_id).await?;
+    if request.status == Status::Closed {
+        return Err(Error::NotAllowed(workflow::NotAllowed::Closed));
+    }
+    let name: String = sqlx::query("SELECT name FROM organisations WHERE id = $1")
+        .bind(to_organisation)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound)?
+        .try_get("name")?;
+    sqlx::query("UPDATE help_requests SET organisation_id = $1, assigned_to = NULL, updated_at = $2 WHERE id = $3")
+        .bind(to_organisation)
+        .bind(now)
+        .bind(request_id)
+        .execute(&mut *tx)
+        .await?;
+    record_routing(
+        &mut tx,
+        request_id,
+        to_organisation,
+        "transfer",
+        Some(reason),
+        Some(agent),
+        now,
+    )
+    .await?;
+    let text = format!("Votre demande a été transmise à {name} : {reason}");
+    insert_message(&mut tx, request_id, "platform", None, false, &text, now).await?;
+    outbox::enqueue(
+        &mut tx,
+        &format!("help-transfer:{request_id}:{now}"),
+        &notice(
+            &request,
+            public_url,
+            &format!("elle a été transmise à {name}"),
+            &format!("it was transferred to {name}"),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A routing decision or transfer, for agents (SAU-2: shown with its reason).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Routing {
+    pub organisation_id: i64,
+    pub reason: String,
+    pub note: Option<String>,
+    pub at: i64,
+}
+
+pub async fn routings(db: &Db, request_id: i64) -> Result<Vec<Routing>, Error> {
+    let rows = sqlx::query(
+        "SELECT organisation_id, reason, note, at FROM help_routings WHERE request_id = $1 ORDER BY id",
+    )
+    .bind(request_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Routing {
+                organisation_id: r.try_get("organisation_id")?,
+                reason: r.try_get("reason")?,
+                note: r.try_get("note")?,
+                at: r.try_get("at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Error::from)
+}

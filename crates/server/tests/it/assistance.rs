@@ -1,0 +1,303 @@
+//! SAU-1 to SAU-5 on the demo data, on both databases: routing by
+//! competence and adhesion, references under concurrency, the thread with
+//! internal notes hidden from the requester, the workflow, transfers, and
+//! the e-mails queued for the requester.
+
+use assistance::domain::routing::{Destination, Reason};
+use assistance::domain::workflow::Status;
+use assistance::store::{self, NewRequest, Reader};
+use kernel::testing;
+use sqlx::Row;
+
+use crate::support::TestApp;
+
+const URL: &str = "https://mutualis.example";
+
+fn request<'a>(service: &'a str, category: &'a str, commune: Option<&'a str>) -> NewRequest<'a> {
+    NewRequest {
+        service_code: service,
+        category,
+        subject: "Lampadaire en panne",
+        message: "Le lampadaire devant le 12 rue Francis de Pressensé ne s'allume plus.",
+        page_url: Some("https://toodego.example/signaler"),
+        email: "habitant@example.fr",
+        account_id: None,
+        commune,
+    }
+}
+
+async fn org(t: &testing::TestDb, insee: Option<&str>) -> i64 {
+    let row = match insee {
+        Some(code) => {
+            sqlx::query("SELECT id FROM organisations WHERE insee_code = $1")
+                .bind(code)
+                .fetch_one(t.db.pool())
+                .await
+        }
+        None => {
+            sqlx::query("SELECT id FROM organisations WHERE kind = 'metropolis'")
+                .fetch_one(t.db.pool())
+                .await
+        }
+    };
+    row.unwrap().get("id")
+}
+
+async fn emails_to(t: &testing::TestDb, key_prefix: &str) -> i64 {
+    sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE idempotency_key LIKE $1")
+        .bind(format!("{key_prefix}%"))
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap()
+        .get("n")
+}
+
+#[tokio::test]
+async fn requests_go_to_the_competent_body_with_the_reason_sau_2() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let db = &app.state.db;
+        // A commune's category, Villeurbanne joined Toodego (demo): Villeurbanne.
+        let c = store::create(db, &request("toodego", "etat-civil", Some("69266")), URL)
+            .await
+            .unwrap();
+        assert_eq!(
+            c.decision.destination,
+            Destination::Commune("69266".into()),
+            "{}",
+            t.name
+        );
+        assert_eq!(c.decision.reason, Reason::CommuneJoined);
+        assert_eq!(c.organisation_id, org(&t, Some("69266")).await);
+        // Lyon's agreement is a draft: the metropolis answers, and says why.
+        let lyon = store::create(db, &request("toodego", "etat-civil", Some("69123")), URL)
+            .await
+            .unwrap();
+        assert_eq!(lyon.decision.reason, Reason::CommuneNotJoined, "{}", t.name);
+        assert_eq!(lyon.organisation_id, org(&t, None).await);
+        // The metropolis's own competence, whatever the commune.
+        let road = store::create(db, &request("toodego", "voirie", Some("69266")), URL)
+            .await
+            .unwrap();
+        assert_eq!(road.decision.reason, Reason::MetropolisCompetence);
+        // No commune known.
+        let anonymous = store::create(db, &request("toodego", "ecoles", None), URL)
+            .await
+            .unwrap();
+        assert_eq!(anonymous.decision.reason, Reason::CommuneUnknown);
+        let routings = store::routings(db, lyon.id).await.unwrap();
+        assert_eq!(routings.len(), 1);
+        assert_eq!(routings[0].reason, "commune_not_joined");
+        // Unknown service or category: refused, nothing stored.
+        assert!(
+            store::create(db, &request("nope", "voirie", None), URL)
+                .await
+                .is_err()
+        );
+        assert!(
+            store::create(db, &request("toodego", "nope", None), URL)
+                .await
+                .is_err()
+        );
+        let stored: i64 = sqlx::query("SELECT COUNT(*) AS n FROM help_requests")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap()
+            .get("n");
+        assert_eq!(stored, 4, "{}", t.name);
+        // Each got its acknowledgement with its tracking link.
+        assert_eq!(emails_to(&t, "help-ack:").await, 4);
+        let payload: String = sqlx::query("SELECT payload FROM outbox WHERE idempotency_key = $1")
+            .bind(format!("help-ack:{}", c.reference))
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap()
+            .get("payload");
+        assert!(payload.contains(&store::tracking_link(URL, &c.reference, &c.tracking_token)));
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn references_are_unique_under_concurrency_sau_4() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let mut tasks = Vec::new();
+        for _ in 0..24 {
+            let db = app.state.db.clone();
+            tasks.push(tokio::spawn(async move {
+                store::create(&db, &request("toodego", "voirie", None), URL)
+                    .await
+                    .unwrap()
+                    .reference
+            }));
+        }
+        let mut references = Vec::new();
+        for task in tasks {
+            references.push(task.await.unwrap());
+        }
+        references.sort();
+        references.dedup();
+        assert_eq!(references.len(), 24, "{}", t.name);
+        let numbers: Vec<i64> = references
+            .iter()
+            .map(|r| assistance::domain::reference::parse(r).unwrap().1)
+            .collect();
+        assert_eq!(numbers, (1..=24).collect::<Vec<_>>(), "{}: no gap", t.name);
+        // The tracking secrets are long and distinct; a wrong one finds nothing.
+        let c = store::create(&app.state.db, &request("toodego", "voirie", None), URL)
+            .await
+            .unwrap();
+        assert!(c.tracking_token.len() >= 32, "at least 128 bits");
+        assert!(
+            store::by_tracking(&app.state.db, &c.reference, &c.tracking_token)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store::by_tracking(&app.state.db, &c.reference, "guess")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_thread_the_workflow_and_what_the_requester_sees_sau_3() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let db = &app.state.db;
+        let agent: i64 =
+            sqlx::query("SELECT id FROM accounts WHERE email = 'assistance@villeurbanne.demo'")
+                .fetch_one(t.db.pool())
+                .await
+                .unwrap()
+                .get("id");
+        let c = store::create(db, &request("toodego", "etat-civil", Some("69266")), URL)
+            .await
+            .unwrap();
+        // An internal note: the status stays new, the requester sees nothing.
+        let s = store::agent_message(
+            db,
+            c.id,
+            agent,
+            "Voir avec le service état civil.",
+            true,
+            URL,
+        )
+        .await
+        .unwrap();
+        assert_eq!(s, Status::New, "{}", t.name);
+        let requester = store::thread(db, c.id, Reader::Requester).await.unwrap();
+        assert_eq!(requester.len(), 1, "{}: the note is hidden", t.name);
+        assert!(!requester.iter().any(|m| m.body.contains("état civil")));
+        assert_eq!(
+            store::thread(db, c.id, Reader::Agent).await.unwrap().len(),
+            2
+        );
+        assert_eq!(
+            emails_to(&t, &format!("help-reply:{}:", c.id)).await,
+            0,
+            "no e-mail for a note"
+        );
+        // A reply takes it in hand, records the first answer, e-mails the requester.
+        let s = store::agent_message(
+            db,
+            c.id,
+            agent,
+            "Pouvez-vous préciser la date ?",
+            false,
+            URL,
+        )
+        .await
+        .unwrap();
+        assert_eq!(s, Status::InProgress);
+        assert_eq!(emails_to(&t, &format!("help-reply:{}:", c.id)).await, 1);
+        let now = store::for_organisation(db, c.organisation_id, &c.reference)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(now.first_answer_at.is_some());
+        // Waiting for the requester, whose reply reopens it.
+        store::set_status(db, c.id, Status::WaitingForUser, URL)
+            .await
+            .unwrap();
+        assert_eq!(
+            store::requester_message(db, c.id, "Le 3 novembre.")
+                .await
+                .unwrap(),
+            Status::InProgress
+        );
+        // Resolved, then closed; a closed request takes nothing more.
+        store::set_status(db, c.id, Status::Resolved, URL)
+            .await
+            .unwrap();
+        assert!(store::set_status(db, c.id, Status::New, URL).await.is_err());
+        store::set_status(db, c.id, Status::Closed, URL)
+            .await
+            .unwrap();
+        assert!(
+            store::requester_message(db, c.id, "Encore une chose")
+                .await
+                .is_err(),
+            "{}",
+            t.name
+        );
+        assert_eq!(emails_to(&t, &format!("help-status:{}:", c.id)).await, 3);
+        // Another organisation's agent does not find it.
+        let lyon = org(&t, Some("69123")).await;
+        assert!(
+            store::for_organisation(db, lyon, &c.reference)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_transfer_keeps_its_reason_and_tells_the_requester_sau_2() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let db = &app.state.db;
+        let c = store::create(db, &request("toodego", "voirie", Some("69266")), URL)
+            .await
+            .unwrap();
+        let villeurbanne = org(&t, Some("69266")).await;
+        store::transfer(
+            db,
+            c.id,
+            1,
+            villeurbanne,
+            "Il s'agit d'une voie communale.",
+            URL,
+        )
+        .await
+        .unwrap();
+        let routings = store::routings(db, c.id).await.unwrap();
+        assert_eq!(routings.len(), 2, "{}", t.name);
+        assert_eq!(routings[1].reason, "transfer");
+        assert_eq!(
+            routings[1].note.as_deref(),
+            Some("Il s'agit d'une voie communale.")
+        );
+        assert!(
+            store::for_organisation(db, villeurbanne, &c.reference)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let thread = store::thread(db, c.id, Reader::Requester).await.unwrap();
+        assert!(
+            thread.last().unwrap().body.contains("voie communale"),
+            "{}",
+            t.name
+        );
+        assert_eq!(emails_to(&t, &format!("help-transfer:{}:", c.id)).await, 1);
+        app.stop().await;
+    }
+}
