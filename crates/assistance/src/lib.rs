@@ -2,4 +2,8 @@
 //! shared service, routed to the competent body, tracked and answered.
 
 pub mod domain;
+mod error;
+pub mod http;
 pub mod store;
+
+pub use error::Error;

@@ -9,22 +9,10 @@ use kernel::web::error::Msg;
 use kernel::{Db, Tx, clock, random};
 use sqlx::Row;
 
+use crate::Error;
 use crate::domain::routing::{self, Competence, Decision, Destination};
 use crate::domain::workflow::{self, Event, Status};
 use crate::domain::{reference, working_days};
-
-/// What can go wrong, for the pages and the API to say.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("not found")]
-    NotFound,
-    #[error("invalid: {}", .0.en)]
-    Invalid(Msg),
-    #[error("not allowed in this status")]
-    NotAllowed(workflow::NotAllowed),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
 
 /// A category of a service's competence matrix (SAU-2) and its deadlines.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -676,4 +664,23 @@ pub async fn routings(db: &Db, request_id: i64) -> Result<Vec<Routing>, Error> {
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(Error::from)
+}
+
+/// The services that take help requests, with their categories (SAU-1).
+pub async fn services_with_categories(
+    db: &Db,
+) -> Result<Vec<(String, String, Vec<Category>)>, Error> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT s.code, s.name FROM services s JOIN help_categories c ON c.service_id = s.id ORDER BY s.name",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let code: String = r.try_get("code")?;
+        let name: String = r.try_get("name")?;
+        let categories = categories(db, &code).await?;
+        out.push((code, name, categories));
+    }
+    Ok(out)
 }

@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .merge(identity::http::router())
         .merge(agreements::http::router())
+        .merge(assistance::http::router())
         .fallback(pages::not_found)
         .route_layer(from_fn(web::metrics::layer))
         .layer(from_fn(web::error::render_errors))

@@ -27,6 +27,7 @@ pub fn all_pages() -> Vec<(&'static str, bool)> {
     let public = PUBLIC_PAGES
         .iter()
         .chain(identity::http::PUBLIC_PAGES)
+        .chain(assistance::http::PUBLIC_PAGES)
         .map(|p| (*p, false));
     let staff = identity::http::ACCOUNT_PAGES
         .iter()

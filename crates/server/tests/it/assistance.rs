@@ -301,3 +301,152 @@ async fn a_transfer_keeps_its_reason_and_tells_the_requester_sau_2() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_help_form_and_the_tracking_page_sau_1_sau_4() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let b = app.browser();
+        let form = b.get("/aide?service=toodego&category=etat-civil&page=https%3A%2F%2Ftoodego.example%2Fnaissance").await;
+        assert_eq!(form.status, 200, "{}", t.name);
+        assert!(form.body.contains("value=\"toodego/etat-civil\" selected"));
+        assert!(
+            form.body
+                .contains("value=\"https://toodego.example/naissance\"")
+        );
+        // Bad input: every problem named, what was typed kept, nothing stored.
+        let bad = b
+            .post_form(
+                "/aide",
+                &[
+                    ("csrf_token", &form.csrf()),
+                    ("topic", "toodego/nope"),
+                    ("subject", ""),
+                    ("message", "Bonjour"),
+                    ("email", "pas-une-adresse"),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status, 422, "{}", t.name);
+        assert!(bad.body.contains("choisissez un service et une catégorie"));
+        assert!(
+            bad.body
+                .contains("Adresse e-mail : saisissez une adresse valide")
+        );
+        assert!(bad.body.contains(">Bonjour</textarea>"));
+        let count = |t: &testing::TestDb| {
+            let pool = t.db.pool().clone();
+            async move {
+                sqlx::query("SELECT COUNT(*) AS n FROM help_requests")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+                    .get::<i64, _>("n")
+            }
+        };
+        assert_eq!(count(&t).await, 0);
+        // A good one, without an account: routed to Villeurbanne.
+        let created = b
+            .post_form(
+                "/aide",
+                &[
+                    ("csrf_token", &form.csrf()),
+                    ("topic", "toodego/etat-civil"),
+                    ("subject", "Acte de naissance"),
+                    ("message", "Je n'ai pas reçu l'acte demandé le 2 novembre."),
+                    ("email", "habitante@example.fr"),
+                    ("commune", "69266"),
+                    ("page", "https://toodego.example/naissance"),
+                ],
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}: {}", t.name, created.body);
+        assert!(created.body.contains("la commune de Villeurbanne"));
+        let start = created.body.find("/aide/suivi/").unwrap();
+        let end = created.body[start..].find('"').unwrap() + start;
+        let link = created.body[start..end].replace("&amp;", "&");
+        let reference = link
+            .split('/')
+            .nth(3)
+            .unwrap()
+            .split('?')
+            .next()
+            .unwrap()
+            .to_string();
+        // An agent's internal note and a reply: the tracking page shows the
+        // reply, never the note.
+        let request =
+            store::for_organisation(&app.state.db, org(&t, Some("69266")).await, &reference)
+                .await
+                .unwrap()
+                .unwrap();
+        store::agent_message(
+            &app.state.db,
+            request.id,
+            1,
+            "NOTE-INTERNE-confidentielle",
+            true,
+            URL,
+        )
+        .await
+        .unwrap();
+        store::agent_message(
+            &app.state.db,
+            request.id,
+            1,
+            "Nous renvoyons le document ce jour.",
+            false,
+            URL,
+        )
+        .await
+        .unwrap();
+        store::set_status(&app.state.db, request.id, Status::WaitingForUser, URL)
+            .await
+            .unwrap();
+        let page = b.get(&link).await;
+        assert_eq!(page.status, 200, "{}", t.name);
+        assert!(page.body.contains("Nous renvoyons le document ce jour."));
+        assert!(
+            !page.body.contains("NOTE-INTERNE"),
+            "{}: internal note shown",
+            t.name
+        );
+        assert!(page.body.contains("En attente de votre réponse"));
+        // The requester replies: the request reopens.
+        let token = link.split("jeton=").nth(1).unwrap();
+        let replied = b
+            .post_form(
+                &format!("/aide/suivi/{reference}"),
+                &[
+                    ("csrf_token", &page.csrf()),
+                    ("jeton", token),
+                    ("message", "Merci, bien reçu."),
+                ],
+            )
+            .await;
+        assert_eq!(replied.status, 303, "{}", t.name);
+        let again = b.get(replied.location()).await;
+        assert!(again.body.contains("Votre message est envoyé."));
+        assert!(again.body.contains("En cours"));
+        // Without the secret, or with another, the request does not exist.
+        assert_eq!(
+            b.get(&format!("/aide/suivi/{reference}?jeton=devine"))
+                .await
+                .status,
+            404
+        );
+        assert_eq!(b.get(&format!("/aide/suivi/{reference}")).await.status, 404);
+        let forged = b
+            .post_form(
+                &format!("/aide/suivi/{reference}"),
+                &[
+                    ("csrf_token", &page.csrf()),
+                    ("jeton", "devine"),
+                    ("message", "x"),
+                ],
+            )
+            .await;
+        assert_eq!(forged.status, 404);
+        app.stop().await;
+    }
+}

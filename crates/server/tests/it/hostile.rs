@@ -28,6 +28,11 @@ const FORMS: &[(&str, &[&str])] = &[
     ("/inscription/verification", &["jeton"]),
     ("/mot-de-passe-oublie", &["email"]),
     (
+        "/aide",
+        &["topic", "subject", "message", "email", "commune", "page"],
+    ),
+    ("/aide/suivi/SAU-2026-000001", &["jeton", "message"]),
+    (
         "/mot-de-passe/reinitialisation",
         &["jeton", "password", "confirmation"],
     ),
@@ -97,6 +102,10 @@ const PAGES: &[&str] = &[
     "/oidc/logout?id_token_hint=%FF",
     "/oidc/authorize?client_id=%00&redirect_uri=x",
     "/connexion?retour=%1B%5B2J",
+    "/aide?service=%FF&page=javascript%3Aalert(1)",
+    "/aide?page=http%3A%2F%2Fa%20b&service=toodego&category=%00",
+    "/aide/suivi/SAU-2026-000001?jeton=%FF%FE",
+    "/aide/suivi/..%2F..%2Fetc?jeton=x",
 ];
 
 async fn counts(app: &TestApp) -> (i64, i64, i64, i64) {

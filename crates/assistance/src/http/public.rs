@@ -1,0 +1,324 @@
+//! SAU-1, SAU-4: the help form (with or without an account) and the
+//! requester's tracking page, reached with the secret of the tracking link.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use identity::domain::EmailAddress;
+use identity::domain::sheet::Field;
+use kernel::web::{Msg, PageContext, Scope};
+use kernel::{AppState, clock};
+use serde::Deserialize;
+
+use crate::Error;
+use crate::domain::workflow::Status;
+use crate::store::{self, Category, NewRequest, Reader, ThreadMessage};
+
+/// A service and its categories, for the form's list.
+pub struct ServiceChoice {
+    pub code: String,
+    pub name: String,
+    pub categories: Vec<Category>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "help_form.html")]
+pub struct FormPage {
+    ctx: PageContext,
+    services: Vec<ServiceChoice>,
+    communes: Vec<(String, String)>,
+    values: HelpForm,
+    errors: Vec<Msg>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct HelpForm {
+    /// `service/category`.
+    pub topic: String,
+    pub subject: String,
+    pub message: String,
+    pub email: String,
+    pub commune: String,
+    /// The page of the service the person came from.
+    pub page: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct FormQuery {
+    service: Option<String>,
+    category: Option<String>,
+    page: Option<String>,
+}
+
+async fn choices(app: &AppState) -> Result<(Vec<ServiceChoice>, Vec<(String, String)>), Error> {
+    let services = store::services_with_categories(&app.db)
+        .await?
+        .into_iter()
+        .map(|(code, name, categories)| ServiceChoice {
+            code,
+            name,
+            categories,
+        })
+        .collect();
+    let communes =
+        agreements::store::list_communes(&app.db, &Scope::All, &clock::today().to_string())
+            .await?
+            .into_iter()
+            .filter_map(|c| Some((c.organisation.insee_code?, c.organisation.name)))
+            .collect();
+    Ok((services, communes))
+}
+
+/// SAU-1: the form; a signed-in person's e-mail and commune are filled in.
+pub async fn form(
+    State(app): State<AppState>,
+    ctx: PageContext,
+    Query(q): Query<FormQuery>,
+) -> Result<Response, Error> {
+    let (services, communes) = choices(&app).await?;
+    let mut values = HelpForm {
+        page: q.page.filter(|p| page_ok(p)).unwrap_or_default(),
+        ..HelpForm::default()
+    };
+    if let Some(service) = q.service {
+        values.topic = format!("{service}/{}", q.category.unwrap_or_default());
+    }
+    if let Some(viewer) = &ctx.viewer {
+        values.email = viewer.email.clone();
+        values.commune = identity::store::sheet(&app.db, viewer.account_id)
+            .await
+            .map_err(Error::Database)?
+            .into_iter()
+            .find(|v| v.field == Field::Commune)
+            .map(|v| v.value)
+            .unwrap_or_default();
+    }
+    Ok(FormPage {
+        ctx,
+        services,
+        communes,
+        values,
+        errors: vec![],
+    }
+    .into_response())
+}
+
+/// A page address worth keeping: http(s), at most 2,000 characters.
+fn page_ok(page: &str) -> bool {
+    (page.starts_with("https://") || page.starts_with("http://"))
+        && page.len() <= 2000
+        && !page.chars().any(char::is_whitespace)
+}
+
+/// Every field checked; the form comes back with what was typed and each
+/// problem named, nothing stored.
+fn check(
+    f: &HelpForm,
+    services: &[ServiceChoice],
+) -> Result<(String, String, EmailAddress), Vec<Msg>> {
+    let mut errors = Vec::new();
+    let topic = f.topic.split_once('/').filter(|(s, c)| {
+        services
+            .iter()
+            .any(|x| x.code == *s && x.categories.iter().any(|k| k.code == *c))
+    });
+    if topic.is_none() {
+        errors.push(Msg::new(
+            "Sujet de la demande : choisissez un service et une catégorie dans la liste.",
+            "Topic: choose a service and a category from the list.",
+        ));
+    }
+    if !(1..=200).contains(&f.subject.trim().chars().count()) {
+        errors.push(Msg::new(
+            "Objet : saisissez un objet de 200 caractères au plus.",
+            "Subject: enter a subject of at most 200 characters.",
+        ));
+    }
+    if !(1..=10_000).contains(&f.message.trim().chars().count()) {
+        errors.push(Msg::new(
+            "Message : décrivez votre demande (10 000 caractères au plus).",
+            "Message: describe your request (at most 10,000 characters).",
+        ));
+    }
+    let email = EmailAddress::parse(&f.email);
+    if email.is_err() {
+        errors.push(Msg::new(
+            "Adresse e-mail : saisissez une adresse valide, par exemple prenom.nom@exemple.fr, pour recevoir la réponse.",
+            "E-mail address: enter a valid address, e.g. first.last@example.fr, to receive the answer.",
+        ));
+    }
+    if !f.page.is_empty() && !page_ok(&f.page) {
+        errors.push(Msg::new(
+            "L'adresse de la page d'origine n'est pas valide.",
+            "The address of the page you came from is not valid.",
+        ));
+    }
+    match (topic, email, errors.is_empty()) {
+        (Some((s, c)), Ok(e), true) => Ok((s.to_string(), c.to_string(), e)),
+        _ => Err(errors),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "help_created.html")]
+pub struct CreatedPage {
+    ctx: PageContext,
+    reference: String,
+    link: String,
+    email: String,
+    /// Who answers (the organisation's name).
+    answered_by: String,
+}
+
+/// SAU-1, SAU-2, SAU-4: the request recorded, routed, acknowledged.
+pub async fn submit(
+    State(app): State<AppState>,
+    ctx: PageContext,
+    Form(f): Form<HelpForm>,
+) -> Result<Response, Error> {
+    let (services, communes) = choices(&app).await?;
+    let (service, category, email) = match check(&f, &services) {
+        Ok(ok) => ok,
+        Err(errors) => {
+            let page = FormPage {
+                ctx,
+                services,
+                communes,
+                values: f,
+                errors,
+            };
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        }
+    };
+    let commune = communes
+        .iter()
+        .find(|(code, _)| *code == f.commune)
+        .map(|(code, _)| code.as_str());
+    let request = NewRequest {
+        service_code: &service,
+        category: &category,
+        subject: f.subject.trim(),
+        message: f.message.trim(),
+        page_url: Some(f.page.as_str()).filter(|p| !p.is_empty()),
+        email: email.as_str(),
+        account_id: ctx.viewer.as_ref().map(|v| v.account_id),
+        commune,
+    };
+    let created = store::create(&app.db, &request, &app.site.public_url).await?;
+    let answered_by = match &created.decision.destination {
+        crate::domain::routing::Destination::Commune(code) => communes
+            .iter()
+            .find(|(c, _)| c == code)
+            .map(|(_, name)| format!("la commune de {name}"))
+            .unwrap_or_default(),
+        crate::domain::routing::Destination::Metropolis => "la Métropole".to_string(),
+    };
+    let link = store::tracking_link(
+        &app.site.public_url,
+        &created.reference,
+        &created.tracking_token,
+    );
+    Ok((
+        StatusCode::CREATED,
+        CreatedPage {
+            ctx,
+            reference: created.reference,
+            link,
+            email: email.to_string(),
+            answered_by,
+        },
+    )
+        .into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "help_tracking.html")]
+pub struct TrackingPage {
+    ctx: PageContext,
+    request: store::Request,
+    thread: Vec<ThreadMessage>,
+    token: String,
+    replied: bool,
+}
+
+impl TrackingPage {
+    fn status_label(&self) -> &'static str {
+        if self.ctx.lang.code() == "fr" {
+            self.request.status.label_fr()
+        } else {
+            self.request.status.label_en()
+        }
+    }
+
+    fn open_for_reply(&self) -> bool {
+        self.request.status != Status::Closed
+    }
+
+    fn when(&self, at: &i64) -> String {
+        clock::format_ms(*at)[..16].replace('T', " ")
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct TrackingQuery {
+    jeton: String,
+    envoye: Option<String>,
+}
+
+/// SAU-4: the requester's view (never the internal notes).
+pub async fn tracking(
+    State(app): State<AppState>,
+    ctx: PageContext,
+    Path(reference): Path<String>,
+    Query(q): Query<TrackingQuery>,
+) -> Result<Response, Error> {
+    let request = store::by_tracking(&app.db, &reference, &q.jeton)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let thread = store::thread(&app.db, request.id, Reader::Requester).await?;
+    Ok(TrackingPage {
+        ctx,
+        request,
+        thread,
+        token: q.jeton,
+        replied: q.envoye.is_some(),
+    }
+    .into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ReplyForm {
+    jeton: String,
+    message: String,
+}
+
+/// SAU-3, SAU-4: the requester answers; a request waiting for them or
+/// resolved reopens.
+pub async fn reply(
+    State(app): State<AppState>,
+    Path(reference): Path<String>,
+    Form(f): Form<ReplyForm>,
+) -> Result<Response, Error> {
+    let request = store::by_tracking(&app.db, &reference, &f.jeton)
+        .await?
+        .ok_or(Error::NotFound)?;
+    if !(1..=10_000).contains(&f.message.trim().chars().count()) {
+        return Err(Error::Invalid(Msg::new(
+            "Écrivez votre message (10 000 caractères au plus).",
+            "Write your message (at most 10,000 characters).",
+        )));
+    }
+    store::requester_message(&app.db, request.id, f.message.trim()).await?;
+    Ok(Redirect::to(&format!(
+        "/aide/suivi/{reference}?jeton={}&envoye=1",
+        f.jeton
+    ))
+    .into_response())
+}
