@@ -684,3 +684,141 @@ pub async fn services_with_categories(
     }
     Ok(out)
 }
+
+/// The inbox's filters (SAU-3).
+#[derive(Clone, Debug, Default)]
+pub struct Filters {
+    pub status: Option<Status>,
+    pub service: Option<String>,
+    pub category: Option<String>,
+    pub overdue: bool,
+    pub assigned_to: Option<i64>,
+}
+
+/// A line of the inbox.
+#[derive(Clone, Debug)]
+pub struct InboxRow {
+    pub request: Request,
+    pub overdue: bool,
+}
+
+/// Lines per inbox page.
+pub const PAGE: i64 = 50;
+
+/// Open requests past a due day (YYYY-MM-DD) on `today`: no first answer by
+/// its day, or not resolved by its day.
+const OVERDUE: &str = "(r.status IN ('new', 'in_progress', 'waiting_for_user') AND \
+((r.first_answer_at IS NULL AND r.first_answer_due < $2) OR r.resolution_due < $2))";
+
+/// SAU-3: an organisation's requests, newest first, `after` the last line of
+/// the previous page (`created_at`, `id`: keyset pagination, as fast on the
+/// thousandth page as on the first).
+pub async fn inbox(
+    db: &Db,
+    organisation_id: i64,
+    filters: &Filters,
+    after: Option<(i64, i64)>,
+    today: &str,
+) -> Result<Vec<InboxRow>, Error> {
+    let mut sql = format!(
+        "SELECT {REQUEST_COLUMNS}, CASE WHEN {OVERDUE} THEN 1 ELSE 0 END AS overdue \
+         FROM help_requests r JOIN services s ON s.id = r.service_id WHERE r.organisation_id = $1"
+    );
+    // Every value is bound; only fixed fragments are added to the text.
+    let mut n = 2;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    let status_at = filters.status.map(|_| next());
+    let service_at = filters.service.as_ref().map(|_| next());
+    let category_at = filters.category.as_ref().map(|_| next());
+    let assigned_at = filters.assigned_to.map(|_| next());
+    let after_at = after.map(|_| (next(), next()));
+    if let Some(i) = status_at {
+        sql.push_str(&format!(" AND r.status = ${i}"));
+    }
+    if let Some(i) = service_at {
+        sql.push_str(&format!(" AND s.code = ${i}"));
+    }
+    if let Some(i) = category_at {
+        sql.push_str(&format!(" AND r.category = ${i}"));
+    }
+    if let Some(i) = assigned_at {
+        sql.push_str(&format!(" AND r.assigned_to = ${i}"));
+    }
+    if filters.overdue {
+        sql.push_str(&format!(" AND {OVERDUE}"));
+    }
+    if let Some((a, b)) = after_at {
+        sql.push_str(&format!(
+            " AND (r.created_at < ${a} OR (r.created_at = ${a} AND r.id < ${b}))"
+        ));
+    }
+    sql.push_str(&format!(
+        " ORDER BY r.created_at DESC, r.id DESC LIMIT {PAGE}"
+    ));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(organisation_id)
+        .bind(today);
+    if let Some(s) = filters.status {
+        query = query.bind(s.code());
+    }
+    if let Some(s) = &filters.service {
+        query = query.bind(s.clone());
+    }
+    if let Some(c) = &filters.category {
+        query = query.bind(c.clone());
+    }
+    if let Some(a) = filters.assigned_to {
+        query = query.bind(a);
+    }
+    if let Some((created, id)) = after {
+        query = query.bind(created).bind(id);
+    }
+    let rows = query.fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(InboxRow {
+                request: request_row(r)?,
+                overdue: r.try_get::<i64, _>("overdue")? == 1,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Error::from)
+}
+
+/// How many requests of an organisation are in each status.
+pub async fn counts(db: &Db, organisation_id: i64) -> Result<Vec<(Status, i64)>, Error> {
+    let rows = sqlx::query(
+        "SELECT status, COUNT(*) AS n FROM help_requests WHERE organisation_id = $1 GROUP BY status",
+    )
+    .bind(organisation_id)
+    .fetch_all(db.pool())
+    .await?;
+    let mut counts: Vec<(Status, i64)> = Status::ALL.iter().map(|s| (*s, 0)).collect();
+    for r in &rows {
+        let status: String = r.try_get("status")?;
+        if let Some(slot) = counts.iter_mut().find(|(s, _)| s.code() == status) {
+            slot.1 = r.try_get("n")?;
+        }
+    }
+    Ok(counts)
+}
+
+/// SAU-3: assigns the request to an agent (or to nobody).
+pub async fn assign(db: &Db, request_id: i64, agent: Option<i64>) -> Result<(), Error> {
+    let mut tx = db.begin().await?;
+    let request = current(&mut tx, request_id).await?;
+    if request.status == Status::Closed {
+        return Err(Error::NotAllowed(workflow::NotAllowed::Closed));
+    }
+    sqlx::query("UPDATE help_requests SET assigned_to = $1, updated_at = $2 WHERE id = $3")
+        .bind(agent)
+        .bind(clock::now_ms())
+        .bind(request_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -5,6 +5,7 @@
 use kernel::AppState;
 use kernel::audit::Actor;
 use kernel::web::Role;
+use sqlx::Row;
 
 use agreements::domain::ServiceCode;
 use agreements::domain::contribution::{Pricing, Prorata, Terms};
@@ -178,6 +179,8 @@ pub async fn seed(app: &AppState) -> anyhow::Result<Vec<DemoAccount>> {
             organisation: org_name,
         });
     }
+    // After the accounts: an agent answers one of them.
+    seed_help_requests(app).await?;
     Ok(out)
 }
 
@@ -293,6 +296,80 @@ async fn seed_help_categories(db: &kernel::Db) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("demo help category {service}/{code}: {e}"))?;
         }
     }
+    Ok(())
+}
+
+/// SAU: a few help requests, one for Villeurbanne with a reply and an
+/// internal note, one for the metropolis. Seeded once.
+async fn seed_help_requests(app: &AppState) -> anyhow::Result<()> {
+    use assistance::store::{self as help, NewRequest};
+    let db = &app.db;
+    let existing: i64 = sqlx::query("SELECT COUNT(*) AS n FROM help_requests")
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")?;
+    if existing > 0 {
+        return Ok(());
+    }
+    let fail = |e: assistance::Error| anyhow::anyhow!("demo help request: {e}");
+    let birth = help::create(
+        db,
+        &NewRequest {
+            service_code: "toodego",
+            category: "etat-civil",
+            subject: "Copie d'acte de naissance",
+            message: "J'ai demandé une copie intégrale de mon acte de naissance le 3 novembre et je ne l'ai pas reçue.",
+            page_url: Some("https://toodego.example/etat-civil"),
+            email: "camille.habitante@example.fr",
+            account_id: None,
+            commune: Some(DEMO_COMMUNE),
+        },
+        &app.site.public_url,
+    )
+    .await
+    .map_err(fail)?;
+    let agent: i64 =
+        sqlx::query("SELECT id FROM accounts WHERE email = 'assistance@villeurbanne.demo'")
+            .fetch_one(db.pool())
+            .await?
+            .try_get("id")?;
+    let url = &app.site.public_url;
+    help::agent_message(
+        db,
+        birth.id,
+        agent,
+        "Vérifier le registre de novembre.",
+        true,
+        url,
+    )
+    .await
+    .map_err(fail)?;
+    help::agent_message(
+        db,
+        birth.id,
+        agent,
+        "Bonjour, votre acte est parti ce matin par courrier. Pouvez-vous nous dire s'il vous parvient ?",
+        false,
+        url,
+    )
+    .await
+    .map_err(fail)?;
+    help::create(
+        db,
+        &NewRequest {
+            service_code: "toodego",
+            category: "voirie",
+            subject: "Nid-de-poule avenue Roger Salengro",
+            message: "Un nid-de-poule dangereux pour les vélos devant le numéro 40.",
+            page_url: None,
+            email: "dominique@example.fr",
+            account_id: None,
+            commune: Some(DEMO_COMMUNE),
+        },
+        url,
+    )
+    .await
+    .map_err(fail)?;
     Ok(())
 }
 

@@ -269,6 +269,15 @@ const firstAgreementId = (page, server) => firstLinkedId(page, server, '/gestion
 /** The first revenue order id linked from /gestion/titres, or null. */
 const firstOrderId = (page, server) => firstLinkedId(page, server, '/gestion/titres');
 
+/** The first help request reference linked from the inbox, or null. */
+async function firstReference(page, server) {
+  const response = await page.goto(`${server.base}/gestion/aide`);
+  if (!response || response.status() !== 200) return null;
+  const hrefs = await page.$$eval('a[href]', (as) => as.map((a) => a.getAttribute('href')));
+  const m = hrefs.map((h) => /^\/gestion\/aide\/(SAU-\d{4}-\d+)$/.exec(h)).find(Boolean);
+  return m ? m[1] : null;
+}
+
 function resolvePath(pattern, params) {
   return pattern.replace(/\{(\w+)\}/g, (whole, name) => {
     if (params[name] === undefined || params[name] === null) {
@@ -352,7 +361,9 @@ describe('Mutualis pages in headless Chromium with axe-core', { skip: DESCRIBE_S
       assert.ok(agreement, 'no link to /gestion/conventions/<id> for the metropolis admin (demo agreements missing?)');
       const order = await firstOrderId(page, server);
       assert.ok(order, 'no link to /gestion/titres/<id> for the metropolis admin (demo orders missing?)');
-      const paths = staffPatterns().map((p) => resolvePath(p, { id, agreement, order, insee: DEMO_INSEE }));
+      const reference = await firstReference(page, server);
+      assert.ok(reference, 'no help request in the metropolis inbox (demo requests missing?)');
+      const paths = staffPatterns().map((p) => resolvePath(p, { id, agreement, order, reference, insee: DEMO_INSEE }));
       assert.ok(paths.length > 0, 'no staff page listed');
       const report = newReport();
       await auditPages(page, server, paths, { label: '[fr, metropolis admin]', lang: 'fr', report });
@@ -401,7 +412,9 @@ describe('Mutualis pages in headless Chromium with axe-core', { skip: DESCRIBE_S
     try {
       const page = await context.newPage();
       await login(page, server, COMMUNE_ADMIN);
-      const paths = staffPatterns().map((p) => resolvePath(p, { id, agreement, order, insee: DEMO_INSEE }));
+      const reference = await firstReference(page, server);
+      assert.ok(reference, 'no help request in Villeurbanne\'s inbox (demo requests missing?)');
+      const paths = staffPatterns().map((p) => resolvePath(p, { id, agreement, order, reference, insee: DEMO_INSEE }));
       const report = newReport();
       await auditPages(page, server, paths, { label: '[fr, commune admin]', lang: 'fr', okStatuses: [200, 403], report });
       await setLanguage(page, server, 'en', '/gestion');

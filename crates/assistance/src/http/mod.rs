@@ -1,10 +1,11 @@
 //! Pages of user assistance: the help form and the requester's tracking
-//! page (public), later the agents' inbox.
+//! page (public), the agents' inbox and request pages.
 
+mod agents;
 mod public;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use kernel::AppState;
 
 /// Public pages (no login), for the route walk and the page list.
@@ -13,11 +14,30 @@ pub const PUBLIC_PAGES: &[&str] = &[
     "/aide?service=toodego&page=https%3A%2F%2Ftoodego.example%2F",
 ];
 
+/// Staff pages reachable by GET, for the route walk and the page list.
+pub const STAFF_PAGES: &[&str] = &[
+    "/gestion/aide",
+    "/gestion/aide?retard=1&statut=new",
+    "/gestion/aide/{reference}",
+];
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/aide", get(public::form).post(public::submit))
         .route(
             "/aide/suivi/{reference}",
             get(public::tracking).post(public::reply),
+        )
+        .route("/gestion/aide", get(agents::inbox))
+        .route("/gestion/aide/{reference}", get(agents::request))
+        .route("/gestion/aide/{reference}/message", post(agents::message))
+        .route("/gestion/aide/{reference}/statut", post(agents::status))
+        .route(
+            "/gestion/aide/{reference}/transfert",
+            post(agents::transfer),
+        )
+        .route(
+            "/gestion/aide/{reference}/attribution",
+            post(agents::assign),
         )
 }

@@ -52,11 +52,21 @@ async fn emails_to(t: &testing::TestDb, key_prefix: &str) -> i64 {
         .get("n")
 }
 
+async fn stored(t: &testing::TestDb) -> i64 {
+    sqlx::query("SELECT COUNT(*) AS n FROM help_requests")
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap()
+        .get("n")
+}
+
 #[tokio::test]
 async fn requests_go_to_the_competent_body_with_the_reason_sau_2() {
     for t in testing::databases().await {
         let app = TestApp::spawn(&t).await;
         let db = &app.state.db;
+        let before = stored(&t).await;
+        let acks = emails_to(&t, "help-ack:").await;
         // A commune's category, Villeurbanne joined Toodego (demo): Villeurbanne.
         let c = store::create(db, &request("toodego", "etat-civil", Some("69266")), URL)
             .await
@@ -99,14 +109,9 @@ async fn requests_go_to_the_competent_body_with_the_reason_sau_2() {
                 .await
                 .is_err()
         );
-        let stored: i64 = sqlx::query("SELECT COUNT(*) AS n FROM help_requests")
-            .fetch_one(t.db.pool())
-            .await
-            .unwrap()
-            .get("n");
-        assert_eq!(stored, 4, "{}", t.name);
+        assert_eq!(stored(&t).await, before + 4, "{}", t.name);
         // Each got its acknowledgement with its tracking link.
-        assert_eq!(emails_to(&t, "help-ack:").await, 4);
+        assert_eq!(emails_to(&t, "help-ack:").await, acks + 4);
         let payload: String = sqlx::query("SELECT payload FROM outbox WHERE idempotency_key = $1")
             .bind(format!("help-ack:{}", c.reference))
             .fetch_one(t.db.pool())
@@ -143,7 +148,13 @@ async fn references_are_unique_under_concurrency_sau_4() {
             .iter()
             .map(|r| assistance::domain::reference::parse(r).unwrap().1)
             .collect();
-        assert_eq!(numbers, (1..=24).collect::<Vec<_>>(), "{}: no gap", t.name);
+        let first = numbers[0];
+        assert_eq!(
+            numbers,
+            (first..first + 24).collect::<Vec<_>>(),
+            "{}: no gap",
+            t.name
+        );
         // The tracking secrets are long and distinct; a wrong one finds nothing.
         let c = store::create(&app.state.db, &request("toodego", "voirie", None), URL)
             .await
@@ -334,17 +345,8 @@ async fn the_help_form_and_the_tracking_page_sau_1_sau_4() {
                 .contains("Adresse e-mail : saisissez une adresse valide")
         );
         assert!(bad.body.contains(">Bonjour</textarea>"));
-        let count = |t: &testing::TestDb| {
-            let pool = t.db.pool().clone();
-            async move {
-                sqlx::query("SELECT COUNT(*) AS n FROM help_requests")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap()
-                    .get::<i64, _>("n")
-            }
-        };
-        assert_eq!(count(&t).await, 0);
+        // The demo's requests only.
+        assert_eq!(stored(&t).await, 2, "{}", t.name);
         // A good one, without an account: routed to Villeurbanne.
         let created = b
             .post_form(
@@ -447,6 +449,162 @@ async fn the_help_form_and_the_tracking_page_sau_1_sau_4() {
             )
             .await;
         assert_eq!(forged.status, 404);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_agents_inbox_and_request_page_sau_3_and_isolation() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let db = &app.state.db;
+        // 55 requests for Villeurbanne, one of them overdue.
+        let mut last = None;
+        for _ in 0..55 {
+            last = Some(
+                store::create(db, &request("toodego", "etat-civil", Some("69266")), URL)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let last = last.unwrap();
+        sqlx::query("UPDATE help_requests SET first_answer_due = '2020-01-02', subject = 'DEMANDE-EN-RETARD' WHERE id = $1")
+            .bind(last.id)
+            .execute(t.db.pool())
+            .await
+            .unwrap();
+        let agent = app.browser();
+        agent
+            .login("assistance@villeurbanne.demo", server::demo::DEMO_PASSWORD)
+            .await;
+        let inbox = agent.get("/gestion/aide").await;
+        assert_eq!(inbox.status, 200, "{}", t.name);
+        assert!(inbox.body.contains("Villeurbanne"));
+        assert_eq!(
+            inbox.body.matches("href=\"/gestion/aide/SAU-").count(),
+            50,
+            "{}: first page",
+            t.name
+        );
+        let start = inbox.body.find("/gestion/aide?organisation=").unwrap();
+        let end = inbox.body[start..].find('"').unwrap() + start;
+        // Askama writes & as &#38; in attributes, as a browser reads it.
+        let next = inbox.body[start..end].replace("&#38;", "&");
+        assert!(next.contains("apres="), "{next}");
+        let villeurbanne_total: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM help_requests WHERE organisation_id = $1")
+                .bind(org(&t, Some("69266")).await)
+                .fetch_one(t.db.pool())
+                .await
+                .unwrap()
+                .get("n");
+        let second = agent.get(&next).await;
+        assert_eq!(
+            second.body.matches("href=\"/gestion/aide/SAU-").count() as i64,
+            villeurbanne_total - 50,
+            "{}: second page",
+            t.name
+        );
+        let late = agent.get("/gestion/aide?retard=1").await;
+        assert_eq!(late.body.matches("href=\"/gestion/aide/SAU-").count(), 1);
+        assert!(late.body.contains("DEMANDE-EN-RETARD") && late.body.contains("En retard"));
+
+        // The request page: routing reason, a note, a reply, a status, assignment.
+        let page = agent
+            .get(&format!("/gestion/aide/{}", last.reference))
+            .await;
+        assert_eq!(page.status, 200, "{}", t.name);
+        assert!(
+            page.body.contains("qui a adhéré au service"),
+            "the routing reason is shown"
+        );
+        let csrf = page.csrf();
+        let path = |what: &str| format!("/gestion/aide/{}/{what}", last.reference);
+        for (what, fields) in [
+            ("message", vec![("message", "NOTE-AGENT"), ("interne", "1")]),
+            ("message", vec![("message", "Voici la réponse.")]),
+            ("statut", vec![("statut", "waiting_for_user")]),
+            ("attribution", vec![("agent", "moi")]),
+        ] {
+            let mut form = vec![("csrf_token", csrf.as_str())];
+            form.extend(fields);
+            let r = agent.post_form(&path(what), &form).await;
+            assert_eq!(r.status, 303, "{}: {what}", t.name);
+        }
+        let page = agent
+            .get(&format!("/gestion/aide/{}", last.reference))
+            .await;
+        assert!(page.body.contains("Note interne") && page.body.contains("NOTE-AGENT"));
+        assert!(page.body.contains("En attente de votre réponse") && page.body.contains("À vous"));
+        let mine = agent.get("/gestion/aide?moi=1").await;
+        // The demo's request is nobody's; this one is the agent's.
+        assert_eq!(mine.body.matches("href=\"/gestion/aide/SAU-").count(), 1);
+        // The requester's page never shows the note.
+        let tracked = app
+            .browser()
+            .get(&format!(
+                "/aide/suivi/{}?jeton={}",
+                last.reference, last.tracking_token
+            ))
+            .await;
+        assert!(tracked.body.contains("Voici la réponse.") && !tracked.body.contains("NOTE-AGENT"));
+        // Closing by hand needs a resolved request: a French refusal.
+        let refused = agent
+            .post_form(
+                &path("statut"),
+                &[("csrf_token", &csrf), ("statut", "closed")],
+            )
+            .await;
+        assert_eq!(refused.status, 400, "{}", t.name);
+        assert!(refused.body.contains("ne peut pas passer à"));
+
+        // Isolation: a commune's agent elsewhere finds nothing of it.
+        let lyon_id = org(&t, Some("69123")).await;
+        let lyon_agent = store::for_organisation(db, lyon_id, &last.reference)
+            .await
+            .unwrap();
+        assert!(lyon_agent.is_none());
+        // Villeurbanne's agent sees only Villeurbanne: no other organisation to pick.
+        let other = agent
+            .get(&format!("/gestion/aide?organisation={lyon_id}"))
+            .await;
+        assert_eq!(other.status, 404, "{}", t.name);
+        // The transfer to Lyon takes it out of Villeurbanne's reach.
+        let moved = agent
+            .post_form(
+                &path("transfert"),
+                &[
+                    ("csrf_token", &csrf),
+                    ("organisation", &lyon_id.to_string()),
+                    ("motif", "Naissance à Lyon."),
+                ],
+            )
+            .await;
+        assert_eq!(moved.status, 303, "{}", t.name);
+        assert_eq!(
+            agent
+                .get(&format!("/gestion/aide/{}", last.reference))
+                .await
+                .status,
+            404
+        );
+        let r = agent
+            .post_form(&path("message"), &[("csrf_token", &csrf), ("message", "x")])
+            .await;
+        assert_eq!(
+            r.status, 404,
+            "{}: no action on another commune's request",
+            t.name
+        );
+        // The metropolis's staff see every organisation's inbox.
+        let admin = app.browser();
+        admin
+            .login("admin@metropole.demo", server::demo::DEMO_PASSWORD)
+            .await;
+        let lyon_inbox = admin
+            .get(&format!("/gestion/aide?organisation={lyon_id}"))
+            .await;
+        assert!(lyon_inbox.body.contains(&last.reference), "{}", t.name);
         app.stop().await;
     }
 }

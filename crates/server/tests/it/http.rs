@@ -282,14 +282,28 @@ async fn cookies_are_secure_when_served_over_https_ops_7() {
 
 /// Markers of other communes' data (Lyon's, and Bron's order), which
 /// Villeurbanne's staff must never read.
-const LYON_MARKERS: &[&str] = &["216901231", "519127", "agent@lyon.demo", "216900290"];
+const LYON_MARKERS: &[&str] = &[
+    "216901231",
+    "519127",
+    "agent@lyon.demo",
+    "216900290",
+    "DEMANDE-DE-BRON",
+    "requerant.bron@example.fr",
+];
 
-fn substitute(pattern: &str, lyon_agent: i64, lyon_agreement: i64, bron_order: i64) -> String {
+fn substitute(
+    pattern: &str,
+    lyon_agent: i64,
+    lyon_agreement: i64,
+    bron_order: i64,
+    bron_request: &str,
+) -> String {
     let path = pattern
         .replace("{insee}", "69123")
         .replace("{id}", &lyon_agent.to_string())
         .replace("{agreement}", &lyon_agreement.to_string())
-        .replace("{order}", &bron_order.to_string());
+        .replace("{order}", &bron_order.to_string())
+        .replace("{reference}", bron_request);
     assert!(
         !path.contains('{'),
         "unknown placeholder in {pattern}: extend the walk"
@@ -342,6 +356,26 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
                 .first()
                 .expect("the demo issued Bron's 2026 order")
                 .id;
+        // SAU: a help request routed to Bron (a commune's competence, Bron
+        // joined Toodego).
+        let bron_request = assistance::store::create(
+            &app.state.db,
+            &assistance::store::NewRequest {
+                service_code: "toodego",
+                category: "elections",
+                subject: "DEMANDE-DE-BRON",
+                message: "Inscription sur les listes électorales.",
+                page_url: None,
+                email: "requerant.bron@example.fr",
+                account_id: None,
+                commune: Some("69029"),
+            },
+            "https://mutualis.example",
+        )
+        .await
+        .unwrap();
+        assert_eq!(bron_request.organisation_id, bron.id, "{}", t.name);
+        let bron_request = bron_request.reference;
         let staff_pages: Vec<&str> = server::pages::all_pages()
             .into_iter()
             .filter(|(_, staff)| *staff)
@@ -357,7 +391,7 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
             let b = app.browser();
             b.login(who, PASSWORD).await;
             for pattern in &staff_pages {
-                let path = substitute(pattern, agent, lyon_agreement, bron_order);
+                let path = substitute(pattern, agent, lyon_agreement, bron_order, &bron_request);
                 let page = b.get(&path).await;
                 assert!(
                     [StatusCode::OK, StatusCode::FORBIDDEN, StatusCode::NOT_FOUND]
@@ -455,7 +489,7 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
         let admin = app.browser();
         admin.login(METROPOLIS_ADMIN, PASSWORD).await;
         for pattern in &staff_pages {
-            let path = substitute(pattern, agent, lyon_agreement, bron_order);
+            let path = substitute(pattern, agent, lyon_agreement, bron_order, &bron_request);
             let page = admin.get(&path).await;
             assert_eq!(
                 page.status,
