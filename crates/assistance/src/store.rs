@@ -460,15 +460,21 @@ async fn save_status(
     Ok(())
 }
 
+/// An e-mail telling the requester what happened to their request
+/// (`public_url` empty: the message names no address).
 fn notice(request: &Request, public_url: &str, what_fr: &str, what_en: &str) -> Message {
+    let account = if public_url.is_empty() {
+        String::new()
+    } else {
+        format!(", ou dans « Mes demandes » sur {public_url}")
+    };
     Message::Email(Email {
         to: request.requester_email.clone(),
         subject: format!("Votre demande {} : {what_fr}", request.reference),
         html: None,
         text: format!(
             "Bonjour,\n\nVotre demande d'aide {} (« {} ») : {what_fr}.\nRetrouvez-la avec le lien reçu \
-             à son enregistrement, ou dans « Mes demandes » sur {public_url}.\n\nMutualis\n\n---\n\
-             Your help request {}: {what_en}.\n",
+             à son enregistrement{account}.\n\nMutualis\n\n---\nYour help request {}: {what_en}.\n",
             request.reference, request.subject, request.reference
         ),
     })
@@ -806,19 +812,93 @@ pub async fn counts(db: &Db, organisation_id: i64) -> Result<Vec<(Status, i64)>,
     Ok(counts)
 }
 
-/// SAU-3: assigns the request to an agent (or to nobody).
-pub async fn assign(db: &Db, request_id: i64, agent: Option<i64>) -> Result<(), Error> {
+/// SAU-3: assigns the request to an agent (or to nobody); the agent gets an
+/// e-mail (SAU-5).
+pub async fn assign(
+    db: &Db,
+    request_id: i64,
+    agent: Option<i64>,
+    public_url: &str,
+) -> Result<(), Error> {
     let mut tx = db.begin().await?;
     let request = current(&mut tx, request_id).await?;
     if request.status == Status::Closed {
         return Err(Error::NotAllowed(workflow::NotAllowed::Closed));
     }
+    let now = clock::now_ms();
     sqlx::query("UPDATE help_requests SET assigned_to = $1, updated_at = $2 WHERE id = $3")
         .bind(agent)
-        .bind(clock::now_ms())
+        .bind(now)
         .bind(request_id)
         .execute(&mut *tx)
         .await?;
+    // SAU-5: the agent is told of a request assigned to them.
+    if let Some(agent) = agent.filter(|a| request.assigned_to != Some(*a)) {
+        let email: String = sqlx::query("SELECT email FROM accounts WHERE id = $1")
+            .bind(agent)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("email")?;
+        outbox::enqueue(
+            &mut tx,
+            &format!("help-assigned:{request_id}:{agent}:{now}"),
+            &Message::Email(Email {
+                to: email,
+                subject: format!("Demande {} attribuée", request.reference),
+                html: None,
+                text: format!(
+                    "Bonjour,\n\nLa demande {} (« {} ») vous est attribuée.\n{public_url}/gestion/aide/{}\n\n                     Mutualis\n\n---\nHelp request {} is assigned to you.\n",
+                    request.reference, request.subject, request.reference, request.reference
+                ),
+            }),
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(())
+}
+
+/// The daily job of user assistance.
+pub const JOB: &str = "assistance.daily";
+
+/// SAU-3: resolved requests without a reply for 14 days close themselves;
+/// the requester is told. Once a day across nodes (the day is claimed in the
+/// same transaction); returns how many closed, `None` if another node ran.
+pub async fn daily(db: &Db, today: time::Date, public_url: &str) -> Result<Option<usize>, Error> {
+    let now = clock::now_ms();
+    let mut tx = db.begin().await?;
+    if !kernel::jobs::claim_day(&mut tx, JOB, today).await? {
+        return Ok(None);
+    }
+    let cutoff = now - workflow::AUTO_CLOSE_DAYS * 24 * 3600 * 1000;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {REQUEST_COLUMNS} FROM help_requests r JOIN services s ON s.id = r.service_id \
+         WHERE r.status = 'resolved' AND r.resolved_at <= $1"
+    )))
+    .bind(cutoff)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut closed = 0;
+    for row in &rows {
+        let request = request_row(row)?;
+        let resolved = request.resolved_at.unwrap_or(now);
+        if !workflow::closes_by_itself(request.status, resolved, now) {
+            continue;
+        }
+        save_status(&mut tx, &request, Status::Closed, now).await?;
+        outbox::enqueue(
+            &mut tx,
+            &format!("help-autoclose:{}", request.id),
+            &notice(
+                &request,
+                public_url,
+                "elle est close, faute de réponse depuis 14 jours",
+                "it is closed, after 14 days without a reply",
+            ),
+        )
+        .await?;
+        closed += 1;
+    }
+    tx.commit().await?;
+    Ok(Some(closed))
 }

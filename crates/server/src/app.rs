@@ -93,6 +93,7 @@ pub fn daily_jobs() -> Vec<kernel::jobs::DailyJob> {
             identity::store::rights::JOB,
             identity::store::rights::daily_job,
         ),
+        (assistance::store::JOB, assistance::daily_job),
     ]
 }
 

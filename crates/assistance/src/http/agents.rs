@@ -346,6 +346,6 @@ pub async fn assign(
             )));
         }
     };
-    store::assign(&app.db, request.id, agent).await?;
+    store::assign(&app.db, request.id, agent, &app.site.public_url).await?;
     Ok(back(&reference))
 }

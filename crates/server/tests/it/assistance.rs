@@ -608,3 +608,85 @@ async fn the_agents_inbox_and_request_page_sau_3_and_isolation() {
         app.stop().await;
     }
 }
+
+/// SAU-5 over real SMTP: acknowledgement with the tracking link, reply,
+/// status change, transfer to the requester; assignment to the agent.
+#[tokio::test]
+async fn the_requester_and_the_agent_are_told_by_e_mail_sau_5() {
+    let Some(smtp) = kernel::testing::SmtpServer::start() else {
+        return;
+    };
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn_with_smtp(&t, &smtp).await;
+    let db = &app.state.db;
+    let url = app.state.site.public_url.clone();
+    let mut r = request("toodego", "etat-civil", Some("69266"));
+    r.email = "suivi.smtp@example.fr";
+    let c = store::create(db, &r, &url).await.unwrap();
+    // The acknowledgement carries the tracking link, which opens the request.
+    let link = crate::http::mailed_link(&smtp, "suivi.smtp@example.fr", "/aide/suivi/").await;
+    let page = app.browser().get(&link).await;
+    assert_eq!(page.status, 200, "{link}");
+    assert!(page.body.contains(&c.reference));
+    let agent: i64 =
+        sqlx::query("SELECT id FROM accounts WHERE email = 'assistance@villeurbanne.demo'")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap()
+            .get("id");
+    store::assign(db, c.id, Some(agent), &url).await.unwrap();
+    store::agent_message(db, c.id, agent, "Réponse de l'agent.", false, &url)
+        .await
+        .unwrap();
+    store::set_status(db, c.id, Status::WaitingForUser, &url)
+        .await
+        .unwrap();
+    let lyon = org(&t, Some("69123")).await;
+    store::transfer(db, c.id, agent, lyon, "Naissance à Lyon.", &url)
+        .await
+        .unwrap();
+    let count = |to: &'static str| {
+        smtp.messages()
+            .into_iter()
+            .filter(|m| m.contains(&format!("To: {to}")) && m.contains(&c.reference))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while (count("suivi.smtp@example.fr") < 4 || count("assistance@villeurbanne.demo") < 1)
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        count("suivi.smtp@example.fr"),
+        4,
+        "ack, reply, status, transfer"
+    );
+    assert_eq!(count("assistance@villeurbanne.demo"), 1, "assignment");
+    // The daily job closes what stayed resolved 14 days, and says so.
+    store::set_status(db, c.id, Status::InProgress, &url)
+        .await
+        .unwrap();
+    store::set_status(db, c.id, Status::Resolved, &url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE help_requests SET resolved_at = resolved_at - $1 WHERE id = $2")
+        .bind(15 * 24 * 3600 * 1000_i64)
+        .bind(c.id)
+        .execute(t.db.pool())
+        .await
+        .unwrap();
+    let tomorrow = kernel::clock::today().next_day().unwrap();
+    assert_eq!(store::daily(db, tomorrow, &url).await.unwrap(), Some(1));
+    assert_eq!(
+        store::daily(db, tomorrow, &url).await.unwrap(),
+        None,
+        "once a day"
+    );
+    let lyon_view = store::for_organisation(db, lyon, &c.reference)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lyon_view.status, Status::Closed);
+    app.stop().await;
+}

@@ -1334,7 +1334,11 @@ async fn failed_logins_back_off_per_account_and_address_id_1() {
 
 /// Waits until the SMTP server received a message to `to` whose text holds
 /// `marker`, and returns the first link to `path` in it.
-async fn mailed_link(smtp: &kernel::testing::SmtpServer, to: &str, path: &str) -> String {
+pub(crate) async fn mailed_link(
+    smtp: &kernel::testing::SmtpServer,
+    to: &str,
+    path: &str,
+) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         for m in smtp.messages() {
