@@ -902,3 +902,37 @@ pub async fn daily(db: &Db, today: time::Date, public_url: &str) -> Result<Optio
     tx.commit().await?;
     Ok(Some(closed))
 }
+
+/// SAU-4: a signed-in person's requests ("Mes demandes"), newest first.
+pub async fn requests_of_account(db: &Db, account_id: i64) -> Result<Vec<Request>, Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {REQUEST_COLUMNS} FROM help_requests r JOIN services s ON s.id = r.service_id \
+         WHERE r.requester_account_id = $1 ORDER BY r.created_at DESC, r.id DESC"
+    )))
+    .bind(account_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(request_row)
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Error::from)
+}
+
+/// The request of a reference for its requester: through the tracking
+/// secret, or as the signed-in account that made it.
+pub async fn for_requester(
+    db: &Db,
+    reference: &str,
+    token: &str,
+    account_id: Option<i64>,
+) -> Result<Option<Request>, Error> {
+    if !token.is_empty() {
+        return by_tracking(db, reference, token).await;
+    }
+    let Some(account) = account_id else {
+        return Ok(None);
+    };
+    Ok(request_where(db, "r.reference = $1", reference)
+        .await?
+        .filter(|r| r.requester_account_id == Some(account)))
+}

@@ -31,6 +31,7 @@ pub fn all_pages() -> Vec<(&'static str, bool)> {
         .map(|p| (*p, false));
     let staff = identity::http::ACCOUNT_PAGES
         .iter()
+        .chain(assistance::http::ACCOUNT_PAGES)
         .chain(identity::http::STAFF_PAGES)
         .chain(agreements::http::STAFF_PAGES)
         .chain(assistance::http::STAFF_PAGES)

@@ -14,6 +14,9 @@ pub const PUBLIC_PAGES: &[&str] = &[
     "/aide?service=toodego&page=https%3A%2F%2Ftoodego.example%2F",
 ];
 
+/// Pages of a signed-in person's own account.
+pub const ACCOUNT_PAGES: &[&str] = &["/compte/demandes"];
+
 /// Staff pages reachable by GET, for the route walk and the page list.
 pub const STAFF_PAGES: &[&str] = &[
     "/gestion/aide",
@@ -28,6 +31,7 @@ pub fn router() -> Router<AppState> {
             "/aide/suivi/{reference}",
             get(public::tracking).post(public::reply),
         )
+        .route("/compte/demandes", get(public::mine))
         .route("/gestion/aide", get(agents::inbox))
         .route("/gestion/aide/{reference}", get(agents::request))
         .route("/gestion/aide/{reference}/message", post(agents::message))

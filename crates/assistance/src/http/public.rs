@@ -278,7 +278,8 @@ pub async fn tracking(
     Path(reference): Path<String>,
     Query(q): Query<TrackingQuery>,
 ) -> Result<Response, Error> {
-    let request = store::by_tracking(&app.db, &reference, &q.jeton)
+    let account = ctx.viewer.as_ref().map(|v| v.account_id);
+    let request = store::for_requester(&app.db, &reference, &q.jeton, account)
         .await?
         .ok_or(Error::NotFound)?;
     let thread = store::thread(&app.db, request.id, Reader::Requester).await?;
@@ -303,10 +304,12 @@ pub struct ReplyForm {
 /// resolved reopens.
 pub async fn reply(
     State(app): State<AppState>,
+    ctx: PageContext,
     Path(reference): Path<String>,
     Form(f): Form<ReplyForm>,
 ) -> Result<Response, Error> {
-    let request = store::by_tracking(&app.db, &reference, &f.jeton)
+    let account = ctx.viewer.as_ref().map(|v| v.account_id);
+    let request = store::for_requester(&app.db, &reference, &f.jeton, account)
         .await?
         .ok_or(Error::NotFound)?;
     if !(1..=10_000).contains(&f.message.trim().chars().count()) {
@@ -316,9 +319,37 @@ pub async fn reply(
         )));
     }
     store::requester_message(&app.db, request.id, f.message.trim()).await?;
-    Ok(Redirect::to(&format!(
-        "/aide/suivi/{reference}?jeton={}&envoye=1",
-        f.jeton
-    ))
-    .into_response())
+    let secret = if f.jeton.is_empty() {
+        String::new()
+    } else {
+        format!("jeton={}&", f.jeton)
+    };
+    Ok(Redirect::to(&format!("/aide/suivi/{reference}?{secret}envoye=1")).into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "help_mine.html")]
+pub struct MinePage {
+    ctx: PageContext,
+    requests: Vec<store::Request>,
+}
+
+impl MinePage {
+    fn label(&self, s: &Status) -> &'static str {
+        if self.ctx.lang.code() == "fr" {
+            s.label_fr()
+        } else {
+            s.label_en()
+        }
+    }
+}
+
+/// SAU-4: "Mes demandes", the signed-in person's requests.
+pub async fn mine(
+    State(app): State<AppState>,
+    kernel::web::SignedIn(viewer): kernel::web::SignedIn,
+    ctx: PageContext,
+) -> Result<Response, Error> {
+    let requests = store::requests_of_account(&app.db, viewer.account_id).await?;
+    Ok(MinePage { ctx, requests }.into_response())
 }

@@ -690,3 +690,100 @@ async fn the_requester_and_the_agent_are_told_by_e_mail_sau_5() {
     assert_eq!(lyon_view.status, Status::Closed);
     app.stop().await;
 }
+
+/// SAU-4: a signed-in person's requests, read and answered without the
+/// secret link; nobody else's.
+#[tokio::test]
+async fn my_requests_for_a_signed_in_person_sau_4() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let cli = |email: &str| {
+            let db = app.state.db.clone();
+            let email = email.to_string();
+            async move {
+                identity::store::create_inhabitant(
+                    &db,
+                    &identity::domain::EmailAddress::parse(&email).unwrap(),
+                    &kernel::password::hash_blocking("une phrase de passe solide"),
+                    true,
+                    &[(identity::domain::sheet::Field::Commune, "69266".to_string())],
+                )
+                .await
+                .unwrap()
+            }
+        };
+        cli("camille.compte@example.fr").await;
+        cli("autre.compte@example.fr").await;
+        let b = app.browser();
+        b.sign_in("camille.compte@example.fr", "une phrase de passe solide")
+            .await;
+        let form = b.get("/aide").await;
+        assert!(
+            form.body.contains("value=\"camille.compte@example.fr\""),
+            "{}: e-mail filled in",
+            t.name
+        );
+        assert!(
+            form.body.contains("value=\"69266\" selected"),
+            "{}: commune filled in",
+            t.name
+        );
+        let created = b
+            .post_form(
+                "/aide",
+                &[
+                    ("csrf_token", &form.csrf()),
+                    ("topic", "toodego/eau"),
+                    ("subject", "Fuite sur le trottoir"),
+                    ("message", "Une fuite d'eau depuis ce matin."),
+                    ("email", "camille.compte@example.fr"),
+                    ("commune", "69266"),
+                ],
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", t.name);
+        let mine = b.get("/compte/demandes").await;
+        assert!(mine.body.contains("Fuite sur le trottoir"), "{}", t.name);
+        let start = mine.body.find("/aide/suivi/SAU-").unwrap();
+        let end = mine.body[start..].find('"').unwrap() + start;
+        let path = mine.body[start..end].to_string();
+        let page = b.get(&path).await;
+        assert_eq!(
+            page.status, 200,
+            "{}: the owner reads it without the secret",
+            t.name
+        );
+        let replied = b
+            .post_form(
+                &path,
+                &[
+                    ("csrf_token", &page.csrf()),
+                    ("jeton", ""),
+                    ("message", "Elle continue."),
+                ],
+            )
+            .await;
+        assert_eq!(replied.status, 303, "{}", t.name);
+        assert!(
+            b.get(replied.location())
+                .await
+                .body
+                .contains("Elle continue.")
+        );
+        // Someone else, signed in or not, does not find it.
+        let other = app.browser();
+        other
+            .sign_in("autre.compte@example.fr", "une phrase de passe solide")
+            .await;
+        assert_eq!(other.get(&path).await.status, 404, "{}", t.name);
+        assert!(
+            !other
+                .get("/compte/demandes")
+                .await
+                .body
+                .contains("Fuite sur le trottoir")
+        );
+        assert_eq!(app.browser().get(&path).await.status, 404);
+        app.stop().await;
+    }
+}
