@@ -10,6 +10,9 @@ pub enum Error {
     /// Unknown, or outside the reader's organisations (OPS-7).
     #[error("not found")]
     NotFound,
+    /// A staff page or action reserved to other roles.
+    #[error("forbidden")]
+    Forbidden,
     /// Input refused at the edge, with what to do instead.
     #[error("invalid: {}", .0.en)]
     Invalid(Msg),
@@ -24,6 +27,7 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self {
             Error::NotFound => ErrorPage::not_found().into_response(),
+            Error::Forbidden => ErrorPage::forbidden().into_response(),
             Error::Invalid(msg) => ErrorPage::bad_request(msg).into_response(),
             Error::NotAllowed(NotAllowed::Closed) => ErrorPage::bad_request(Msg::new(
                 "Cette demande est close : ouvrez une nouvelle demande.",

@@ -2,6 +2,7 @@
 //! page (public), the agents' inbox and request pages.
 
 mod agents;
+mod matrix;
 mod public;
 
 use axum::Router;
@@ -22,6 +23,7 @@ pub const STAFF_PAGES: &[&str] = &[
     "/gestion/aide",
     "/gestion/aide?retard=1&statut=new",
     "/gestion/aide/{reference}",
+    "/gestion/aide/competences",
 ];
 
 pub fn router() -> Router<AppState> {
@@ -33,6 +35,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/compte/demandes", get(public::mine))
         .route("/gestion/aide", get(agents::inbox))
+        .route(
+            "/gestion/aide/competences",
+            get(matrix::show).post(matrix::save),
+        )
         .route("/gestion/aide/{reference}", get(agents::request))
         .route("/gestion/aide/{reference}/message", post(agents::message))
         .route("/gestion/aide/{reference}/statut", post(agents::status))

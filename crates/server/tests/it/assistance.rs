@@ -787,3 +787,102 @@ async fn my_requests_for_a_signed_in_person_sau_4() {
         app.stop().await;
     }
 }
+
+/// SAU-2: the metropolis's administrators edit the competence matrices;
+/// a commune's staff read them only.
+#[tokio::test]
+async fn the_competence_matrix_is_edited_by_the_metropolis_sau_2() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let admin = app.browser();
+        admin
+            .login("admin@metropole.demo", server::demo::DEMO_PASSWORD)
+            .await;
+        let page = admin.get("/gestion/aide/competences").await;
+        assert_eq!(page.status, 200, "{}", t.name);
+        assert!(page.body.contains("État civil") && page.body.contains("Collèges"));
+        let csrf = page.csrf();
+        let bad = admin
+            .post_form(
+                "/gestion/aide/competences",
+                &[
+                    ("csrf_token", &csrf),
+                    ("service", "toodego"),
+                    ("code", "Stationnement!"),
+                    ("label", ""),
+                    ("competence", "region"),
+                    ("first_answer_days", "10"),
+                    ("resolution_days", "2"),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status, 422, "{}", t.name);
+        for problem in ["Code :", "Libellé :", "Compétence :", "Délais :"] {
+            assert!(bad.body.contains(problem), "{problem}");
+        }
+        let ok = admin
+            .post_form(
+                "/gestion/aide/competences",
+                &[
+                    ("csrf_token", &csrf),
+                    ("service", "toodego"),
+                    ("code", "stationnement"),
+                    ("label", "Stationnement"),
+                    ("competence", "commune"),
+                    ("first_answer_days", "2"),
+                    ("resolution_days", "10"),
+                ],
+            )
+            .await;
+        assert_eq!(ok.status, 303, "{}", t.name);
+        assert!(
+            admin
+                .get("/gestion/aide/competences")
+                .await
+                .body
+                .contains("<code>stationnement</code>")
+        );
+        // It routes at once: Villeurbanne joined Toodego.
+        let c = store::create(
+            &app.state.db,
+            &request("toodego", "stationnement", Some("69266")),
+            URL,
+        )
+        .await
+        .unwrap();
+        assert_eq!(c.decision.reason, Reason::CommuneJoined, "{}", t.name);
+        // A commune's staff read the matrices but cannot change them.
+        let commune = app.browser();
+        commune
+            .login("admin@villeurbanne.demo", server::demo::DEMO_PASSWORD)
+            .await;
+        let read = commune.get("/gestion/aide/competences").await;
+        assert_eq!(read.status, 200);
+        assert!(!read.body.contains("action=\"/gestion/aide/competences\""));
+        let refused = commune
+            .post_form(
+                "/gestion/aide/competences",
+                &[
+                    ("csrf_token", &read.csrf()),
+                    ("service", "toodego"),
+                    ("code", "voirie"),
+                    ("label", "Voirie"),
+                    ("competence", "commune"),
+                    ("first_answer_days", "1"),
+                    ("resolution_days", "1"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 403, "{}", t.name);
+        let voirie = store::categories(&app.state.db, "toodego").await.unwrap();
+        assert_eq!(
+            voirie
+                .iter()
+                .find(|c| c.code == "voirie")
+                .unwrap()
+                .competence,
+            assistance::domain::routing::Competence::Metropolis
+        );
+        app.stop().await;
+    }
+}
