@@ -75,3 +75,13 @@ CREATE TABLE help_messages (
     created_at        INTEGER NOT NULL
 );
 CREATE INDEX help_messages_request ON help_messages(request_id, id);
+
+-- SAU-3: each organisation's canned answers, inserted into a reply.
+CREATE TABLE help_canned_answers (
+    id              INTEGER PRIMARY KEY,
+    organisation_id INTEGER NOT NULL REFERENCES organisations(id),
+    title           TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    created_at      INTEGER NOT NULL
+);
+CREATE INDEX help_canned_answers_organisation ON help_canned_answers(organisation_id);

@@ -936,3 +936,50 @@ pub async fn for_requester(
         .await?
         .filter(|r| r.requester_account_id == Some(account)))
 }
+
+/// SAU-3: a canned answer of an organisation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CannedAnswer {
+    pub id: i64,
+    pub title: String,
+    pub body: String,
+}
+
+pub async fn canned_answers(db: &Db, organisation_id: i64) -> Result<Vec<CannedAnswer>, Error> {
+    let rows = sqlx::query(
+        "SELECT id, title, body FROM help_canned_answers WHERE organisation_id = $1 ORDER BY title, id",
+    )
+    .bind(organisation_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(CannedAnswer {
+                id: r.try_get("id")?,
+                title: r.try_get("title")?,
+                body: r.try_get("body")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Error::from)
+}
+
+pub async fn add_canned_answer(
+    db: &Db,
+    organisation_id: i64,
+    title: &str,
+    body: &str,
+) -> Result<(), Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO help_canned_answers (organisation_id, title, body, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(organisation_id)
+    .bind(title)
+    .bind(body)
+    .bind(clock::now_ms())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

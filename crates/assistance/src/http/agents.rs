@@ -150,6 +150,17 @@ pub struct RequestPage {
     routings: Vec<(Routing, String)>,
     organisations: Vec<Organisation>,
     mine: bool,
+    canned: Vec<store::CannedAnswer>,
+    /// The reply's text: a canned answer chosen, or empty.
+    draft: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RequestQuery {
+    /// A canned answer to start the reply with (works without JavaScript).
+    #[serde(rename = "reponse-type")]
+    canned: Option<i64>,
 }
 
 impl RequestPage {
@@ -196,9 +207,16 @@ pub async fn request(
     staff: Staff,
     ctx: PageContext,
     Path(reference): Path<String>,
+    Query(q): Query<RequestQuery>,
 ) -> Result<Response, Error> {
     let request = visible(&app, &staff, &reference).await?;
     let thread = store::thread(&app.db, request.id, Reader::Agent).await?;
+    let canned = store::canned_answers(&app.db, request.organisation_id).await?;
+    let draft = q
+        .canned
+        .and_then(|id| canned.iter().find(|c| c.id == id))
+        .map(|c| c.body.clone())
+        .unwrap_or_default();
     let all = agreements::store::organisations(&app.db, &kernel::web::Scope::All).await?;
     let name = |id: i64| {
         all.iter()
@@ -222,6 +240,8 @@ pub async fn request(
         routings,
         organisations: all,
         mine,
+        canned,
+        draft,
     }
     .into_response())
 }
@@ -348,4 +368,81 @@ pub async fn assign(
     };
     store::assign(&app.db, request.id, agent, &app.site.public_url).await?;
     Ok(back(&reference))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "help_canned.html")]
+pub struct CannedPage {
+    ctx: PageContext,
+    organisations: Vec<Organisation>,
+    organisation: Organisation,
+    answers: Vec<store::CannedAnswer>,
+    saved: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CannedQuery {
+    organisation: Option<i64>,
+    enregistre: Option<String>,
+}
+
+/// SAU-3: an organisation's canned answers.
+pub async fn canned(
+    State(app): State<AppState>,
+    staff: Staff,
+    ctx: PageContext,
+    Query(q): Query<CannedQuery>,
+) -> Result<Response, Error> {
+    let organisations = visible_organisations(&app, &staff).await?;
+    let organisation = match q.organisation {
+        Some(id) => organisations.iter().find(|o| o.id == id).cloned(),
+        None => organisations.first().cloned(),
+    }
+    .ok_or(Error::NotFound)?;
+    let answers = store::canned_answers(&app.db, organisation.id).await?;
+    Ok(CannedPage {
+        ctx,
+        organisations,
+        organisation,
+        answers,
+        saved: q.enregistre.is_some(),
+    }
+    .into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct CannedForm {
+    organisation: String,
+    title: String,
+    body: String,
+}
+
+pub async fn add_canned(
+    State(app): State<AppState>,
+    staff: Staff,
+    Form(f): Form<CannedForm>,
+) -> Result<Response, Error> {
+    let organisation: i64 = f.organisation.parse().map_err(|_| Error::NotFound)?;
+    if !visible_organisations(&app, &staff)
+        .await?
+        .iter()
+        .any(|o| o.id == organisation)
+    {
+        return Err(Error::NotFound);
+    }
+    if !(1..=100).contains(&f.title.trim().chars().count())
+        || !(1..=10_000).contains(&f.body.trim().chars().count())
+    {
+        return Err(Error::Invalid(Msg::new(
+            "Donnez un titre (100 caractères au plus) et un texte (10 000 au plus).",
+            "Give a title (at most 100 characters) and a text (at most 10,000).",
+        )));
+    }
+    store::add_canned_answer(&app.db, organisation, f.title.trim(), f.body.trim()).await?;
+    Ok(Redirect::to(&format!(
+        "/gestion/aide/reponses-types?organisation={organisation}&enregistre=1"
+    ))
+    .into_response())
 }

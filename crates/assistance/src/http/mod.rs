@@ -24,6 +24,7 @@ pub const STAFF_PAGES: &[&str] = &[
     "/gestion/aide?retard=1&statut=new",
     "/gestion/aide/{reference}",
     "/gestion/aide/competences",
+    "/gestion/aide/reponses-types",
 ];
 
 pub fn router() -> Router<AppState> {
@@ -38,6 +39,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/gestion/aide/competences",
             get(matrix::show).post(matrix::save),
+        )
+        .route(
+            "/gestion/aide/reponses-types",
+            get(agents::canned).post(agents::add_canned),
         )
         .route("/gestion/aide/{reference}", get(agents::request))
         .route("/gestion/aide/{reference}/message", post(agents::message))

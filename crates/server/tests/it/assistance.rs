@@ -886,3 +886,77 @@ async fn the_competence_matrix_is_edited_by_the_metropolis_sau_2() {
         app.stop().await;
     }
 }
+
+/// SAU-3: an organisation's canned answers start a reply; another
+/// organisation's are out of reach.
+#[tokio::test]
+async fn canned_answers_of_an_organisation_sau_3() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let agent = app.browser();
+        agent
+            .login("assistance@villeurbanne.demo", server::demo::DEMO_PASSWORD)
+            .await;
+        let villeurbanne = org(&t, Some("69266")).await;
+        let page = agent.get("/gestion/aide/reponses-types").await;
+        assert_eq!(page.status, 200, "{}", t.name);
+        let saved = agent
+            .post_form(
+                "/gestion/aide/reponses-types",
+                &[
+                    ("csrf_token", &page.csrf()),
+                    ("organisation", &villeurbanne.to_string()),
+                    ("title", "Acte envoyé"),
+                    ("body", "Votre acte est parti par courrier ce jour."),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, 303, "{}", t.name);
+        // Not for another commune.
+        let lyon = org(&t, Some("69123")).await;
+        let refused = agent
+            .post_form(
+                "/gestion/aide/reponses-types",
+                &[
+                    ("csrf_token", &page.csrf()),
+                    ("organisation", &lyon.to_string()),
+                    ("title", "x"),
+                    ("body", "y"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 404, "{}", t.name);
+        let answers = store::canned_answers(&app.state.db, villeurbanne)
+            .await
+            .unwrap();
+        assert_eq!(answers.len(), 1);
+        assert!(
+            store::canned_answers(&app.state.db, lyon)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // On a request of Villeurbanne, it starts the reply.
+        let c = store::create(
+            &app.state.db,
+            &request("toodego", "etat-civil", Some("69266")),
+            URL,
+        )
+        .await
+        .unwrap();
+        let request_page = agent.get(&format!("/gestion/aide/{}", c.reference)).await;
+        assert!(request_page.body.contains("Acte envoyé"), "{}", t.name);
+        let filled = agent
+            .get(&format!(
+                "/gestion/aide/{}?reponse-type={}",
+                c.reference, answers[0].id
+            ))
+            .await;
+        assert!(
+            filled
+                .body
+                .contains(">Votre acte est parti par courrier ce jour.</textarea>")
+        );
+        app.stop().await;
+    }
+}
