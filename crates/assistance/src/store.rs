@@ -983,3 +983,141 @@ pub async fn add_canned_answer(
     tx.commit().await?;
     Ok(())
 }
+
+/// SAU-6: an FAQ entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaqEntry {
+    pub id: i64,
+    pub service_code: String,
+    pub category: Option<String>,
+    pub organisation_id: i64,
+    pub question: String,
+    pub answer: String,
+    pub helpful: i64,
+    pub not_helpful: i64,
+}
+
+fn faq_row(r: &sqlx::any::AnyRow) -> Result<FaqEntry, sqlx::Error> {
+    Ok(FaqEntry {
+        id: r.try_get("id")?,
+        service_code: r.try_get("service_code")?,
+        category: r.try_get("category")?,
+        organisation_id: r.try_get("organisation_id")?,
+        question: r.try_get("question")?,
+        answer: r.try_get("answer")?,
+        helpful: r.try_get("helpful")?,
+        not_helpful: r.try_get("not_helpful")?,
+    })
+}
+
+const FAQ_COLUMNS: &str = "e.id, s.code AS service_code, e.category, e.organisation_id, e.question, e.answer, \
+e.helpful, e.not_helpful";
+
+pub async fn add_faq_entry(
+    db: &Db,
+    service_code: &str,
+    category: Option<&str>,
+    organisation_id: i64,
+    question: &str,
+    answer: &str,
+) -> Result<i64, Error> {
+    let service = service_id(db, service_code).await?;
+    let now = clock::now_ms();
+    let mut tx = db.begin().await?;
+    let id: i64 = sqlx::query(
+        "INSERT INTO faq_entries (service_id, category, organisation_id, question, answer, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+    )
+    .bind(service)
+    .bind(category)
+    .bind(organisation_id)
+    .bind(question)
+    .bind(answer)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("id")?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// The words of a search, each kept as a plain term (letters and digits):
+/// nothing of the query language reaches the database.
+fn search_terms(query: &str) -> Vec<String> {
+    query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 2)
+        .take(12)
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// SAU-6: a service's FAQ — the most helpful entries, or those matching
+/// `query` in full text (SQLite FTS5 with accents folded; PostgreSQL's
+/// French configuration, which also stems). At most `limit`.
+pub async fn faq(
+    db: &Db,
+    service_code: &str,
+    query: &str,
+    limit: i64,
+) -> Result<Vec<FaqEntry>, Error> {
+    let terms = search_terms(query);
+    let rows = if terms.is_empty() {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {FAQ_COLUMNS} FROM faq_entries e JOIN services s ON s.id = e.service_id \
+             WHERE s.code = $1 ORDER BY e.helpful - e.not_helpful DESC, e.id LIMIT {limit}"
+        )))
+        .bind(service_code)
+        .fetch_all(db.pool())
+        .await?
+    } else {
+        match db.backend() {
+            kernel::db::Backend::Sqlite => {
+                // Each term quoted (a phrase of one word), any of them.
+                let fts: Vec<String> = terms.iter().map(|t| format!("\"{t}\"")).collect();
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {FAQ_COLUMNS} FROM faq_search f JOIN faq_entries e ON e.id = f.rowid \
+                     JOIN services s ON s.id = e.service_id WHERE faq_search MATCH $1 AND s.code = $2 \
+                     ORDER BY f.rank LIMIT {limit}"
+                )))
+                .bind(fts.join(" OR "))
+                .bind(service_code)
+                .fetch_all(db.pool())
+                .await?
+            }
+            kernel::db::Backend::Postgres => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {FAQ_COLUMNS} FROM faq_entries e JOIN services s ON s.id = e.service_id, \
+                     to_tsquery('french', $1) q WHERE s.code = $2 AND \
+                     to_tsvector('french', e.question || ' ' || e.answer) @@ q \
+                     ORDER BY ts_rank(to_tsvector('french', e.question || ' ' || e.answer), q) DESC, e.id LIMIT {limit}"
+                )))
+                .bind(terms.join(" | "))
+                .bind(service_code)
+                .fetch_all(db.pool())
+                .await?
+            }
+        }
+    };
+    rows.iter()
+        .map(faq_row)
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Error::from)
+}
+
+/// SAU-6: "did this answer your question?", counted per entry.
+pub async fn faq_feedback(db: &Db, entry_id: i64, helpful: bool) -> Result<(), Error> {
+    let column = if helpful { "helpful" } else { "not_helpful" };
+    let mut tx = db.begin().await?;
+    let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE faq_entries SET {column} = {column} + 1 WHERE id = $1"
+    )))
+    .bind(entry_id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -960,3 +960,90 @@ async fn canned_answers_of_an_organisation_sau_3() {
         app.stop().await;
     }
 }
+
+/// SAU-6: a service's FAQ searched in full text on both databases, and the
+/// "did this answer your question?" counts.
+#[tokio::test]
+async fn the_faq_is_searched_in_full_text_and_rated_sau_6() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let db = &app.state.db;
+        let metropolis = org(&t, None).await;
+        let villeurbanne = org(&t, Some("69266")).await;
+        let birth = store::add_faq_entry(
+            db,
+            "toodego",
+            Some("etat-civil"),
+            villeurbanne,
+            "Comment obtenir une copie d'acte de naissance ?",
+            "Demandez-la en ligne sur Toodego ; elle arrive par courrier sous huit jours.",
+        )
+        .await
+        .unwrap();
+        store::add_faq_entry(
+            db,
+            "toodego",
+            Some("dechets"),
+            metropolis,
+            "Quand passe le camion des encombrants ?",
+            "La collecte des encombrants se fait sur rendez-vous.",
+        )
+        .await
+        .unwrap();
+        store::add_faq_entry(
+            db,
+            "laclasse.com",
+            None,
+            metropolis,
+            "Mot de passe perdu",
+            "Utilisez le lien « mot de passe oublié ».",
+        )
+        .await
+        .unwrap();
+        let found = store::faq(db, "toodego", "acte de naissance", 5)
+            .await
+            .unwrap();
+        assert_eq!(
+            found.first().map(|e| e.id),
+            Some(birth),
+            "{}: {found:?}",
+            t.name
+        );
+        assert!(found.iter().all(|e| e.service_code == "toodego"));
+        let bulky = store::faq(db, "toodego", "encombrants", 5).await.unwrap();
+        assert_eq!(bulky.len(), 1, "{}", t.name);
+        // Hostile queries are plain words.
+        for q in ["\" OR 1=1 --", "NEAR(a b)", "naissance*", "a:b & | !", ""] {
+            assert!(
+                store::faq(db, "toodego", q, 5).await.is_ok(),
+                "{}: {q}",
+                t.name
+            );
+        }
+        // Nothing from another service.
+        assert!(
+            store::faq(db, "toodego", "perdu", 5)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{}",
+            t.name
+        );
+        // Ratings, and the most helpful first without a query.
+        store::faq_feedback(db, birth, true).await.unwrap();
+        store::faq_feedback(db, birth, true).await.unwrap();
+        store::faq_feedback(db, birth, false).await.unwrap();
+        let top = store::faq(db, "toodego", "", 5).await.unwrap();
+        assert_eq!(
+            (top[0].id, top[0].helpful, top[0].not_helpful),
+            (birth, 2, 1),
+            "{}",
+            t.name
+        );
+        assert!(matches!(
+            store::faq_feedback(db, 999_999, true).await,
+            Err(assistance::Error::NotFound)
+        ));
+        app.stop().await;
+    }
+}
