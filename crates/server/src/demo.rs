@@ -312,6 +312,43 @@ async fn seed_help_requests(app: &AppState) -> anyhow::Result<()> {
         return Ok(());
     }
     let fail = |e: assistance::Error| anyhow::anyhow!("demo help request: {e}");
+    // SAU-6: a few FAQ entries, shown before the form.
+    let metropolis: i64 = sqlx::query("SELECT id FROM organisations WHERE kind = 'metropolis'")
+        .fetch_one(db.pool())
+        .await?
+        .try_get("id")?;
+    let villeurbanne: i64 = sqlx::query("SELECT id FROM organisations WHERE insee_code = $1")
+        .bind(DEMO_COMMUNE)
+        .fetch_one(db.pool())
+        .await?
+        .try_get("id")?;
+    for (service, category, organisation, question, answer) in [
+        (
+            "toodego",
+            Some("dechets"),
+            metropolis,
+            "Comment faire enlever des encombrants ?",
+            "Prenez rendez-vous sur Toodego, rubrique Déchets : la collecte passe devant chez vous le jour convenu.",
+        ),
+        (
+            "toodego",
+            Some("etat-civil"),
+            villeurbanne,
+            "Comment obtenir une copie d'acte de naissance ?",
+            "Demandez-la en ligne sur Toodego, rubrique État civil : elle vous parvient par courrier sous huit jours.",
+        ),
+        (
+            "laclasse.com",
+            Some("compte"),
+            metropolis,
+            "J'ai perdu mon mot de passe laclasse.com",
+            "Utilisez le lien « Mot de passe oublié » de la page de connexion, ou demandez à l'établissement.",
+        ),
+    ] {
+        help::add_faq_entry(db, service, category, organisation, question, answer)
+            .await
+            .map_err(fail)?;
+    }
     let birth = help::create(
         db,
         &NewRequest {

@@ -30,6 +30,7 @@ pub const STAFF_PAGES: &[&str] = &[
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/aide", get(public::form).post(public::submit))
+        .route("/aide/faq/{id}/avis", post(public::rate))
         .route(
             "/aide/suivi/{reference}",
             get(public::tracking).post(public::reply),

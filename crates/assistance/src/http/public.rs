@@ -32,6 +32,18 @@ pub struct FormPage {
     communes: Vec<(String, String)>,
     values: HelpForm,
     errors: Vec<Msg>,
+    /// SAU-6: the chosen service's FAQ, shown before the form.
+    faq: Option<Faq>,
+}
+
+/// A service's FAQ on the help page: the entries found and the search.
+pub struct Faq {
+    service: String,
+    service_name: String,
+    query: String,
+    entries: Vec<store::FaqEntry>,
+    /// The entry just rated, to thank for it.
+    rated: Option<i64>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -53,6 +65,10 @@ pub struct FormQuery {
     service: Option<String>,
     category: Option<String>,
     page: Option<String>,
+    /// A search in the service's FAQ.
+    q: Option<String>,
+    /// The FAQ entry just rated.
+    avis: Option<i64>,
 }
 
 async fn choices(app: &AppState) -> Result<(Vec<ServiceChoice>, Vec<(String, String)>), Error> {
@@ -85,6 +101,22 @@ pub async fn form(
         page: q.page.filter(|p| page_ok(p)).unwrap_or_default(),
         ..HelpForm::default()
     };
+    let faq = match q.service.as_deref() {
+        Some(code) => match services.iter().find(|s| s.code == code) {
+            Some(service) => {
+                let query = q.q.clone().unwrap_or_default();
+                Some(Faq {
+                    entries: store::faq(&app.db, code, &query, 5).await?,
+                    service: code.to_string(),
+                    service_name: service.name.clone(),
+                    query,
+                    rated: q.avis,
+                })
+            }
+            None => None,
+        },
+        None => None,
+    };
     if let Some(service) = q.service {
         values.topic = format!("{service}/{}", q.category.unwrap_or_default());
     }
@@ -104,6 +136,7 @@ pub async fn form(
         communes,
         values,
         errors: vec![],
+        faq,
     }
     .into_response())
 }
@@ -191,6 +224,7 @@ pub async fn submit(
                 communes,
                 values: f,
                 errors,
+                faq: None,
             };
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
@@ -352,4 +386,46 @@ pub async fn mine(
 ) -> Result<Response, Error> {
     let requests = store::requests_of_account(&app.db, viewer.account_id).await?;
     Ok(MinePage { ctx, requests }.into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct RatingForm {
+    /// `oui` or `non`.
+    avis: String,
+    service: String,
+    page: String,
+}
+
+/// SAU-6: "Cette réponse vous a-t-elle aidé ?", counted per entry.
+pub async fn rate(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    Form(f): Form<RatingForm>,
+) -> Result<Response, Error> {
+    let helpful = match f.avis.as_str() {
+        "oui" => true,
+        "non" => false,
+        _ => {
+            return Err(Error::Invalid(Msg::new(
+                "Répondez par oui ou par non.",
+                "Answer yes or no.",
+            )));
+        }
+    };
+    store::faq_feedback(&app.db, id, helpful).await?;
+    let query = serde_urlencoded::to_string([
+        ("service", f.service.as_str()),
+        (
+            "page",
+            if page_ok(&f.page) {
+                f.page.as_str()
+            } else {
+                ""
+            },
+        ),
+        ("avis", &id.to_string()),
+    ])
+    .expect("strings encode");
+    Ok(Redirect::to(&format!("/aide?{query}#faq-{id}")).into_response())
 }

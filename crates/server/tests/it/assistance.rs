@@ -975,8 +975,8 @@ async fn the_faq_is_searched_in_full_text_and_rated_sau_6() {
             "toodego",
             Some("etat-civil"),
             villeurbanne,
-            "Comment obtenir une copie d'acte de naissance ?",
-            "Demandez-la en ligne sur Toodego ; elle arrive par courrier sous huit jours.",
+            "Comment obtenir un acte de reconnaissance anticipée ?",
+            "Prenez rendez-vous en mairie ; l'acte est établi le jour même.",
         )
         .await
         .unwrap();
@@ -985,8 +985,8 @@ async fn the_faq_is_searched_in_full_text_and_rated_sau_6() {
             "toodego",
             Some("dechets"),
             metropolis,
-            "Quand passe le camion des encombrants ?",
-            "La collecte des encombrants se fait sur rendez-vous.",
+            "Quand passe la balayeuse mécanique ?",
+            "Le balayage mécanique suit un calendrier affiché en mairie.",
         )
         .await
         .unwrap();
@@ -1000,7 +1000,7 @@ async fn the_faq_is_searched_in_full_text_and_rated_sau_6() {
         )
         .await
         .unwrap();
-        let found = store::faq(db, "toodego", "acte de naissance", 5)
+        let found = store::faq(db, "toodego", "reconnaissance anticipée", 5)
             .await
             .unwrap();
         assert_eq!(
@@ -1010,8 +1010,8 @@ async fn the_faq_is_searched_in_full_text_and_rated_sau_6() {
             t.name
         );
         assert!(found.iter().all(|e| e.service_code == "toodego"));
-        let bulky = store::faq(db, "toodego", "encombrants", 5).await.unwrap();
-        assert_eq!(bulky.len(), 1, "{}", t.name);
+        let sweeper = store::faq(db, "toodego", "balayeuse", 5).await.unwrap();
+        assert_eq!(sweeper.len(), 1, "{}", t.name);
         // Hostile queries are plain words.
         for q in ["\" OR 1=1 --", "NEAR(a b)", "naissance*", "a:b & | !", ""] {
             assert!(
@@ -1044,6 +1044,65 @@ async fn the_faq_is_searched_in_full_text_and_rated_sau_6() {
             store::faq_feedback(db, 999_999, true).await,
             Err(assistance::Error::NotFound)
         ));
+        app.stop().await;
+    }
+}
+
+/// SAU-6 on the help page: the service's FAQ before the form, searched, and
+/// rated without JavaScript.
+#[tokio::test]
+async fn the_faq_comes_before_the_form_sau_6() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let b = app.browser();
+        let page = b.get("/aide?service=toodego&q=naissance").await;
+        assert_eq!(page.status, 200, "{}", t.name);
+        let faq = page.body.find("Questions fréquentes").expect("the FAQ");
+        let form = page
+            .body
+            .find("action=\"/aide\" class=\"stack\"")
+            .expect("the form");
+        assert!(faq < form, "{}: the FAQ comes first", t.name);
+        assert!(
+            page.body.contains("copie d&#39;acte de naissance")
+                || page.body.contains("copie d'acte de naissance")
+        );
+        assert!(
+            !page.body.contains("encombrants"),
+            "{}: only what matches",
+            t.name
+        );
+        let start = page.body.find("/aide/faq/").unwrap();
+        let end = page.body[start..].find('"').unwrap() + start;
+        let action = page.body[start..end].to_string();
+        let rated = b
+            .post_form(
+                &action,
+                &[
+                    ("csrf_token", &page.csrf()),
+                    ("avis", "oui"),
+                    ("service", "toodego"),
+                    ("page", ""),
+                ],
+            )
+            .await;
+        assert_eq!(rated.status, 303, "{}", t.name);
+        let thanks = b.get(rated.location()).await;
+        assert!(thanks.body.contains("Merci pour votre avis."), "{}", t.name);
+        let helpful: i64 =
+            sqlx::query("SELECT helpful FROM faq_entries WHERE question LIKE '%naissance%'")
+                .fetch_one(t.db.pool())
+                .await
+                .unwrap()
+                .get("helpful");
+        assert_eq!(helpful, 1, "{}", t.name);
+        let bad = b
+            .post_form(
+                &action,
+                &[("csrf_token", &page.csrf()), ("avis", "peut-être")],
+            )
+            .await;
+        assert_eq!(bad.status, 400, "{}", t.name);
         app.stop().await;
     }
 }
