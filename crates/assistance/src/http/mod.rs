@@ -2,6 +2,7 @@
 //! page (public), the agents' inbox and request pages.
 
 mod agents;
+mod faq;
 mod matrix;
 mod public;
 
@@ -25,6 +26,7 @@ pub const STAFF_PAGES: &[&str] = &[
     "/gestion/aide/{reference}",
     "/gestion/aide/competences",
     "/gestion/aide/reponses-types",
+    "/gestion/aide/faq",
 ];
 
 pub fn router() -> Router<AppState> {
@@ -41,6 +43,7 @@ pub fn router() -> Router<AppState> {
             "/gestion/aide/competences",
             get(matrix::show).post(matrix::save),
         )
+        .route("/gestion/aide/faq", get(faq::show).post(faq::add))
         .route(
             "/gestion/aide/reponses-types",
             get(agents::canned).post(agents::add_canned),

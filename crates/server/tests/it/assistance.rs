@@ -1106,3 +1106,65 @@ async fn the_faq_comes_before_the_form_sau_6() {
         app.stop().await;
     }
 }
+
+/// SAU-6: the metropolis writes FAQ entries for any category, a commune for
+/// its own competences only.
+#[tokio::test]
+async fn faq_entries_are_written_by_the_competent_body_sau_6() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let metropolis = org(&t, None).await.to_string();
+        let villeurbanne = org(&t, Some("69266")).await.to_string();
+        let admin = app.browser();
+        admin
+            .login("admin@metropole.demo", server::demo::DEMO_PASSWORD)
+            .await;
+        let page = admin.get("/gestion/aide/faq").await;
+        assert_eq!(page.status, 200, "{}", t.name);
+        let ok = admin
+            .post_form(
+                "/gestion/aide/faq",
+                &[
+                    ("csrf_token", &page.csrf()),
+                    ("organisation", &metropolis),
+                    ("topic", "toodego/voirie"),
+                    ("question", "QUESTION-VOIRIE"),
+                    ("answer", "Réponse."),
+                ],
+            )
+            .await;
+        assert_eq!(ok.status, 303, "{}", t.name);
+        let agent = app.browser();
+        agent
+            .login("assistance@villeurbanne.demo", server::demo::DEMO_PASSWORD)
+            .await;
+        let page = agent.get("/gestion/aide/faq").await;
+        assert!(page.body.contains("QUESTION-VOIRIE"));
+        // A commune's category: yes; the metropolis's: no; on behalf of the metropolis: no.
+        for (topic, organisation, status) in [
+            ("toodego/elections", villeurbanne.as_str(), 303),
+            ("toodego/voirie", villeurbanne.as_str(), 422),
+            ("toodego/elections", metropolis.as_str(), 403),
+        ] {
+            let r = agent
+                .post_form(
+                    "/gestion/aide/faq",
+                    &[
+                        ("csrf_token", &page.csrf()),
+                        ("organisation", organisation),
+                        ("topic", topic),
+                        ("question", "Q"),
+                        ("answer", "R"),
+                    ],
+                )
+                .await;
+            assert_eq!(
+                r.status.as_u16(),
+                status,
+                "{}: {topic} as {organisation}",
+                t.name
+            );
+        }
+        app.stop().await;
+    }
+}
