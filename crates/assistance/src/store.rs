@@ -1121,3 +1121,84 @@ pub async fn faq_feedback(db: &Db, entry_id: i64, helpful: bool) -> Result<(), E
     tx.commit().await?;
     Ok(())
 }
+
+/// SAU-8: an organisation's figures.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Figures {
+    /// Requests per month (`YYYY-MM`, Paris), oldest first.
+    pub by_month: Vec<(String, i64)>,
+    /// Requests per service and category.
+    pub by_category: Vec<(String, String, i64)>,
+    /// Median hours to the first answer, over answered requests.
+    pub median_first_answer_hours: Option<f64>,
+    /// Median hours to resolution, over resolved (or closed) requests.
+    pub median_resolution_hours: Option<f64>,
+    /// Share of requests answered by their due day, over those answered or
+    /// already past it.
+    pub within_deadline: Option<f64>,
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let n = values.len();
+    Some(if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    })
+}
+
+pub async fn figures(db: &Db, organisation_id: i64, now_ms: i64) -> Result<Figures, Error> {
+    let rows = sqlx::query(
+        "SELECT s.code AS service_code, r.category, r.created_at, r.first_answer_at, r.resolved_at, \
+         r.closed_at, r.first_answer_due FROM help_requests r JOIN services s ON s.id = r.service_id \
+         WHERE r.organisation_id = $1",
+    )
+    .bind(organisation_id)
+    .fetch_all(db.pool())
+    .await?;
+    let today = working_days::paris_day(now_ms).to_string();
+    let mut months = std::collections::BTreeMap::<String, i64>::new();
+    let mut categories = std::collections::BTreeMap::<(String, String), i64>::new();
+    let (mut first, mut resolution) = (Vec::new(), Vec::new());
+    let (mut due, mut on_time) = (0_i64, 0_i64);
+    let hours = |from: i64, to: i64| (to - from) as f64 / 3_600_000.0;
+    for r in &rows {
+        let created: i64 = r.try_get("created_at")?;
+        let day = working_days::paris_day(created).to_string();
+        *months.entry(day[..7].to_string()).or_default() += 1;
+        *categories
+            .entry((r.try_get("service_code")?, r.try_get("category")?))
+            .or_default() += 1;
+        let answered: Option<i64> = r.try_get("first_answer_at")?;
+        let resolved: Option<i64> = r
+            .try_get::<Option<i64>, _>("resolved_at")?
+            .or(r.try_get("closed_at")?);
+        let due_day: String = r.try_get("first_answer_due")?;
+        if let Some(a) = answered {
+            first.push(hours(created, a));
+            due += 1;
+            if working_days::paris_day(a).to_string() <= due_day {
+                on_time += 1;
+            }
+        } else if due_day < today {
+            due += 1;
+        }
+        if let Some(done) = resolved {
+            resolution.push(hours(created, done));
+        }
+    }
+    Ok(Figures {
+        by_month: months.into_iter().collect(),
+        by_category: categories
+            .into_iter()
+            .map(|((s, c), n)| (s, c, n))
+            .collect(),
+        median_first_answer_hours: median(first),
+        median_resolution_hours: median(resolution),
+        within_deadline: (due > 0).then(|| on_time as f64 / due as f64),
+    })
+}

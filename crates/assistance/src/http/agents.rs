@@ -446,3 +446,84 @@ pub async fn add_canned(
     ))
     .into_response())
 }
+
+#[derive(Template, WebTemplate)]
+#[template(path = "help_figures.html")]
+pub struct FiguresPage {
+    ctx: PageContext,
+    organisations: Vec<Organisation>,
+    organisation: Organisation,
+    figures: store::Figures,
+    chart: Vec<Bar>,
+}
+
+/// A bar of the monthly chart, laid out by the server (SVG, no script).
+pub struct Bar {
+    month: String,
+    count: i64,
+    x: i64,
+    y: i64,
+    height: i64,
+}
+
+impl FiguresPage {
+    fn hours(&self, h: &Option<f64>) -> String {
+        match h {
+            Some(h) if *h < 48.0 => format!("{h:.1} h"),
+            Some(h) => format!("{:.1} j", h / 24.0),
+            None => "—".to_string(),
+        }
+    }
+    fn share(&self) -> String {
+        self.figures
+            .within_deadline
+            .map(|s| format!("{:.0} %", s * 100.0))
+            .unwrap_or_else(|| "—".to_string())
+    }
+}
+
+const CHART_HEIGHT: i64 = 160;
+const BAR_WIDTH: i64 = 36;
+
+fn bars(by_month: &[(String, i64)]) -> Vec<Bar> {
+    let max = by_month.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
+    by_month
+        .iter()
+        .enumerate()
+        .map(|(i, (month, n))| {
+            let height = n * CHART_HEIGHT / max;
+            Bar {
+                month: month.clone(),
+                count: *n,
+                x: 10 + i as i64 * (BAR_WIDTH + 12),
+                y: 10 + CHART_HEIGHT - height,
+                height,
+            }
+        })
+        .collect()
+}
+
+/// SAU-8: an organisation's figures, as a table and a chart.
+pub async fn figures(
+    State(app): State<AppState>,
+    staff: Staff,
+    ctx: PageContext,
+    Query(q): Query<CannedQuery>,
+) -> Result<Response, Error> {
+    let organisations = visible_organisations(&app, &staff).await?;
+    let organisation = match q.organisation {
+        Some(id) => organisations.iter().find(|o| o.id == id).cloned(),
+        None => organisations.first().cloned(),
+    }
+    .ok_or(Error::NotFound)?;
+    let figures = store::figures(&app.db, organisation.id, clock::now_ms()).await?;
+    let chart = bars(&figures.by_month);
+    Ok(FiguresPage {
+        ctx,
+        organisations,
+        organisation,
+        figures,
+        chart,
+    }
+    .into_response())
+}

@@ -27,6 +27,7 @@ pub const STAFF_PAGES: &[&str] = &[
     "/gestion/aide/competences",
     "/gestion/aide/reponses-types",
     "/gestion/aide/faq",
+    "/gestion/aide/chiffres",
 ];
 
 pub fn router() -> Router<AppState> {
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
             get(matrix::show).post(matrix::save),
         )
         .route("/gestion/aide/faq", get(faq::show).post(faq::add))
+        .route("/gestion/aide/chiffres", get(agents::figures))
         .route(
             "/gestion/aide/reponses-types",
             get(agents::canned).post(agents::add_canned),

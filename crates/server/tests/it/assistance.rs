@@ -1168,3 +1168,68 @@ async fn faq_entries_are_written_by_the_competent_body_sau_6() {
         app.stop().await;
     }
 }
+
+/// SAU-8: an organisation's figures, computed by hand: three requests to
+/// Bron on 15 March 2026 — answered after 2 h and 4 h (resolved after 10 h
+/// and 30 h), the third unanswered past its due day. Medians 3 h and 20 h;
+/// 2 answered on time out of 3 due: 67 %.
+#[tokio::test]
+async fn the_figures_of_an_organisation_sau_8() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let db = &app.state.db;
+        let t0 = time::macros::datetime!(2026-03-15 10:00 UTC).unix_timestamp() * 1000;
+        let hour = 3_600_000_i64;
+        for (answer, resolved, due) in [
+            (Some(2 * hour), Some(10 * hour), "2999-12-31"),
+            (Some(4 * hour), Some(30 * hour), "2999-12-31"),
+            (None, None, "2020-01-01"),
+        ] {
+            let c = store::create(db, &request("toodego", "etat-civil", Some("69029")), URL)
+                .await
+                .unwrap();
+            sqlx::query(
+                "UPDATE help_requests SET created_at = $1, first_answer_at = $2, resolved_at = $3, first_answer_due = $4 WHERE id = $5",
+            )
+            .bind(t0)
+            .bind(answer.map(|a| t0 + a))
+            .bind(resolved.map(|r| t0 + r))
+            .bind(due)
+            .bind(c.id)
+            .execute(t.db.pool())
+            .await
+            .unwrap();
+        }
+        let bron = org(&t, Some("69029")).await;
+        let f = store::figures(db, bron, kernel::clock::now_ms())
+            .await
+            .unwrap();
+        assert_eq!(f.by_month, vec![("2026-03".to_string(), 3)], "{}", t.name);
+        assert_eq!(
+            f.by_category,
+            vec![("toodego".into(), "etat-civil".into(), 3)]
+        );
+        assert_eq!(f.median_first_answer_hours, Some(3.0));
+        assert_eq!(f.median_resolution_hours, Some(20.0));
+        assert!((f.within_deadline.unwrap() - 2.0 / 3.0).abs() < 1e-9);
+        // The page, for the metropolis's administrator: table and chart.
+        let admin = app.browser();
+        admin
+            .login("admin@metropole.demo", server::demo::DEMO_PASSWORD)
+            .await;
+        let page = admin
+            .get(&format!("/gestion/aide/chiffres?organisation={bron}"))
+            .await;
+        assert_eq!(page.status, 200, "{}", t.name);
+        assert!(
+            page.body.contains("3.0 h")
+                && page.body.contains("20.0 h")
+                && page.body.contains("67 %")
+        );
+        assert!(
+            page.body.contains("<svg role=\"img\"")
+                && page.body.contains("<td>2026-03</td><td>3</td>")
+        );
+        app.stop().await;
+    }
+}
