@@ -1202,3 +1202,77 @@ pub async fn figures(db: &Db, organisation_id: i64, now_ms: i64) -> Result<Figur
         within_deadline: (due > 0).then(|| on_time as f64 / due as f64),
     })
 }
+
+/// ID-8: the help requests a person made, for their export: references,
+/// subjects, statuses and the messages they can read (never the internal
+/// notes).
+fn export_of(
+    db: Db,
+    account_id: i64,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<serde_json::Value, sqlx::Error>> + Send>,
+> {
+    Box::pin(async move {
+        let rows = sqlx::query(
+            "SELECT r.id, r.reference, r.subject, r.status, r.requester_email, r.created_at FROM help_requests r \
+             WHERE r.requester_account_id = $1 ORDER BY r.id",
+        )
+        .bind(account_id)
+        .fetch_all(db.pool())
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let id: i64 = r.try_get("id")?;
+            let messages = sqlx::query(
+                "SELECT author, body, created_at FROM help_messages WHERE request_id = $1 AND internal = 0 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(db.pool())
+            .await?
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "author": m.get::<String, _>("author"),
+                    "body": m.get::<String, _>("body"),
+                    "at": clock::format_ms(m.get("created_at")),
+                })
+            })
+            .collect::<Vec<_>>();
+            out.push(serde_json::json!({
+                "reference": r.get::<String, _>("reference"),
+                "subject": r.get::<String, _>("subject"),
+                "status": r.get::<String, _>("status"),
+                "email": r.get::<String, _>("requester_email"),
+                "created_at": clock::format_ms(r.get("created_at")),
+                "messages": messages,
+            }));
+        }
+        Ok(serde_json::Value::Array(out))
+    })
+}
+
+/// ID-8: a deleted account's help requests are kept (the organisations'
+/// records) but pseudonymised: no e-mail, no link to the account; the
+/// messages stay, since the organisations answered them.
+fn pseudonymise<'a>(
+    tx: &'a mut Tx,
+    account_id: i64,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'a>> {
+    Box::pin(async move {
+        sqlx::query(
+            "UPDATE help_requests SET requester_email = $1, requester_account_id = NULL WHERE requester_account_id = $2",
+        )
+        .bind(format!("supprime-{account_id}@compte-supprime.invalid"))
+        .bind(account_id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    })
+}
+
+/// This area's share of personal data (ID-8), registered at start.
+pub const PERSONAL_DATA: kernel::personal_data::Part = kernel::personal_data::Part {
+    name: "help_requests",
+    export: export_of,
+    erase: pseudonymise,
+};

@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod mail;
 pub mod outbox;
 pub mod password;
+pub mod personal_data;
 pub mod random;
 pub mod secrets;
 pub mod state;

@@ -74,9 +74,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The areas' shares of personal data, for the identity area's export and
+/// deletion (ID-8). Idempotent.
+pub fn register_personal_data() {
+    kernel::personal_data::register(assistance::store::PERSONAL_DATA);
+}
+
 /// What each area keeps in the state: the identity area's signing keys
 /// (created at first start) and its cache of OpenID Connect clients.
 pub async fn compose(mut state: AppState) -> anyhow::Result<AppState> {
+    register_personal_data();
     let keys = identity::oidc::keys::KeyStore::open(&state.db, &state.master_key).await?;
     let extensions = std::sync::Arc::make_mut(&mut state.extensions);
     extensions.insert(keys);

@@ -399,6 +399,7 @@ fn init_logs(format: LogFormat) {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logs(cli.log_format);
+    app::register_personal_data();
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(db) => {

@@ -76,7 +76,7 @@ pub async fn export(db: &Db, account_id: i64) -> Result<Value, sqlx::Error> {
     .fetch_optional(db.pool())
     .await?
     .map(|r| json!({ "sub": r.get::<String, _>("sub"), "linked_at": clock::format_ms(r.get("linked_at")), "certified_at": clock::format_ms(r.get("certified_at")) }));
-    Ok(json!({
+    let mut data = json!({
         "generated_at": clock::format_ms(clock::now_ms()),
         "controller": "Métropole de Lyon",
         "account": {
@@ -92,9 +92,13 @@ pub async fn export(db: &Db, account_id: i64) -> Result<Value, sqlx::Error> {
         "consents": consents,
         "sessions": sessions,
         "service_tokens": services,
-        "help_requests": [],
         "journal_entries_about_me": journal,
-    }))
+    });
+    // The other areas' shares (help requests…), registered at start.
+    for part in kernel::personal_data::parts() {
+        data[part.name] = (part.export)(db.clone(), account_id).await?;
+    }
+    Ok(data)
 }
 
 /// ID-8: deletes an account: identity and sessions erased, tokens revoked,
@@ -149,6 +153,9 @@ pub async fn delete_account(
         "DELETE FROM franceconnect_links WHERE account_id = $1",
     ] {
         sqlx::query(sql).bind(account_id).execute(&mut *tx).await?;
+    }
+    for part in kernel::personal_data::parts() {
+        (part.erase)(&mut tx, account_id).await?;
     }
     sqlx::query(
         "UPDATE accounts SET email = $1, display_name = '', password_hash = NULL, disabled = 1, email_verified_at = NULL WHERE id = $2",

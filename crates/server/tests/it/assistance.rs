@@ -1233,3 +1233,72 @@ async fn the_figures_of_an_organisation_sau_8() {
         app.stop().await;
     }
 }
+
+/// ID-8 with SAU: the export lists a person's help requests (never the
+/// internal notes); deleting the account keeps them, pseudonymised.
+#[tokio::test]
+async fn help_requests_in_the_export_and_after_deletion_id_8() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let db = &app.state.db;
+        let account = identity::store::create_inhabitant(
+            db,
+            &identity::domain::EmailAddress::parse("depart@example.fr").unwrap(),
+            "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA",
+            true,
+            &[],
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let mut r = request("toodego", "voirie", None);
+        r.account_id = Some(account);
+        r.email = "depart@example.fr";
+        let c = store::create(db, &r, URL).await.unwrap();
+        store::agent_message(db, c.id, 1, "NOTE-PRIVEE", true, URL)
+            .await
+            .unwrap();
+        let export = identity::store::rights::export(db, account).await.unwrap();
+        let requests = export["help_requests"]
+            .as_array()
+            .expect("help requests exported");
+        assert_eq!(requests.len(), 1, "{}", t.name);
+        assert_eq!(requests[0]["reference"], c.reference.as_str());
+        assert!(
+            !export.to_string().contains("NOTE-PRIVEE"),
+            "{}: no internal note",
+            t.name
+        );
+        identity::store::rights::delete_account(
+            db,
+            account,
+            kernel::audit::Actor::Account(account),
+            "test",
+        )
+        .await
+        .unwrap();
+        let row = sqlx::query(
+            "SELECT requester_email, requester_account_id FROM help_requests WHERE id = $1",
+        )
+        .bind(c.id)
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            row.get::<String, _>("requester_email"),
+            format!("supprime-{account}@compte-supprime.invalid")
+        );
+        assert_eq!(
+            row.get::<Option<i64>, _>("requester_account_id"),
+            None,
+            "{}",
+            t.name
+        );
+        // The organisation keeps the request and its thread.
+        assert_eq!(
+            store::thread(db, c.id, Reader::Agent).await.unwrap().len(),
+            2
+        );
+        app.stop().await;
+    }
+}
