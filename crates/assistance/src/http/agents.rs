@@ -21,6 +21,23 @@ async fn visible_organisations(app: &AppState, staff: &Staff) -> Result<Vec<Orga
     Ok(agreements::store::organisations(&app.db, &staff.scope).await?)
 }
 
+/// The organisations the agent sees, and the one asked for (by default the
+/// first: the metropolis for its staff, their commune for a commune's);
+/// one they do not see does not exist.
+async fn chosen(
+    app: &AppState,
+    staff: &Staff,
+    asked: Option<i64>,
+) -> Result<(Vec<Organisation>, Organisation), Error> {
+    let organisations = visible_organisations(app, staff).await?;
+    let organisation = match asked {
+        Some(id) => organisations.iter().find(|o| o.id == id).cloned(),
+        None => organisations.first().cloned(),
+    }
+    .ok_or(Error::NotFound)?;
+    Ok((organisations, organisation))
+}
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct InboxQuery {
@@ -86,12 +103,7 @@ pub async fn inbox(
     ctx: PageContext,
     Query(q): Query<InboxQuery>,
 ) -> Result<Response, Error> {
-    let organisations = visible_organisations(&app, &staff).await?;
-    let organisation = match q.organisation {
-        Some(id) => organisations.iter().find(|o| o.id == id).cloned(),
-        None => organisations.first().cloned(),
-    }
-    .ok_or(Error::NotFound)?;
+    let (organisations, organisation) = chosen(&app, &staff, q.organisation).await?;
     let filters = Filters {
         status: q.statut.as_deref().and_then(Status::parse),
         service: q.service.clone().filter(|s| !s.is_empty()),
@@ -394,12 +406,7 @@ pub async fn canned(
     ctx: PageContext,
     Query(q): Query<CannedQuery>,
 ) -> Result<Response, Error> {
-    let organisations = visible_organisations(&app, &staff).await?;
-    let organisation = match q.organisation {
-        Some(id) => organisations.iter().find(|o| o.id == id).cloned(),
-        None => organisations.first().cloned(),
-    }
-    .ok_or(Error::NotFound)?;
+    let (organisations, organisation) = chosen(&app, &staff, q.organisation).await?;
     let answers = store::canned_answers(&app.db, organisation.id).await?;
     Ok(CannedPage {
         ctx,
@@ -510,12 +517,7 @@ pub async fn figures(
     ctx: PageContext,
     Query(q): Query<CannedQuery>,
 ) -> Result<Response, Error> {
-    let organisations = visible_organisations(&app, &staff).await?;
-    let organisation = match q.organisation {
-        Some(id) => organisations.iter().find(|o| o.id == id).cloned(),
-        None => organisations.first().cloned(),
-    }
-    .ok_or(Error::NotFound)?;
+    let (organisations, organisation) = chosen(&app, &staff, q.organisation).await?;
     let figures = store::figures(&app.db, organisation.id, clock::now_ms()).await?;
     let chart = bars(&figures.by_month);
     Ok(FiguresPage {
