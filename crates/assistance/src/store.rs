@@ -60,30 +60,26 @@ pub async fn set_category(db: &Db, service_code: &str, c: &Category) -> Result<(
 }
 
 pub async fn categories(db: &Db, service_code: &str) -> Result<Vec<Category>, Error> {
-    let service = service_id(db, service_code).await?;
-    let rows = sqlx::query(
-        "SELECT code, label, competence, first_answer_days, resolution_days FROM help_categories \
-         WHERE service_id = $1 ORDER BY label",
-    )
-    .bind(service)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let competence: String = r.try_get("competence")?;
-            let days = |name| -> Result<u32, sqlx::Error> {
-                Ok(u32::try_from(r.try_get::<i64, _>(name)?).unwrap_or(1))
-            };
-            Ok(Category {
-                code: r.try_get("code")?,
-                label: r.try_get("label")?,
-                competence: Competence::parse(&competence).unwrap_or(Competence::Metropolis),
-                first_answer_days: days("first_answer_days")?,
-                resolution_days: days("resolution_days")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Error::from)
+    Ok(services_with_categories(db)
+        .await?
+        .into_iter()
+        .find(|(code, _, _)| code == service_code)
+        .map(|(_, _, categories)| categories)
+        .unwrap_or_default())
+}
+
+fn category_row(r: &sqlx::any::AnyRow) -> Result<Category, sqlx::Error> {
+    let competence: String = r.try_get("competence")?;
+    let days = |name| -> Result<u32, sqlx::Error> {
+        Ok(u32::try_from(r.try_get::<i64, _>(name)?).unwrap_or(1))
+    };
+    Ok(Category {
+        code: r.try_get("code")?,
+        label: r.try_get("label")?,
+        competence: Competence::parse(&competence).unwrap_or(Competence::Metropolis),
+        first_answer_days: days("first_answer_days")?,
+        resolution_days: days("resolution_days")?,
+    })
 }
 
 /// A help request as submitted (checked at the edge).
@@ -357,30 +353,30 @@ async fn request_where(db: &Db, condition: &str, value: &str) -> Result<Option<R
 /// The request of a reference, for its requester holding the tracking
 /// secret (compared through its digest).
 pub async fn by_tracking(db: &Db, reference: &str, token: &str) -> Result<Option<Request>, Error> {
-    let found = request_where(db, "r.reference = $1", reference).await?;
-    let Some(request) = found else {
-        return Ok(None);
-    };
-    let stored: String = sqlx::query("SELECT tracking_hash FROM help_requests WHERE id = $1")
-        .bind(request.id)
-        .fetch_one(db.pool())
-        .await?
-        .try_get("tracking_hash")?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {REQUEST_COLUMNS}, r.tracking_hash FROM help_requests r JOIN services s ON s.id = r.service_id \
+         WHERE r.reference = $1"
+    )))
+    .bind(reference)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let stored: String = row.try_get("tracking_hash")?;
     // Compared in constant time: a guess's timing says nothing.
     let same = random::same_secret(&random::sha256_hex(token), &stored);
-    Ok(same.then_some(request))
+    Ok(same.then(|| request_row(&row)).transpose()?)
 }
 
-/// The request of a reference, for an agent of `organisation_id` (a
-/// request routed elsewhere does not exist for them).
-pub async fn for_organisation(
+/// The request of a reference, for an agent who sees `scope` (a request
+/// routed elsewhere does not exist for them, OPS-7).
+pub async fn for_scope(
     db: &Db,
-    organisation_id: i64,
+    scope: &kernel::web::Scope,
     reference: &str,
 ) -> Result<Option<Request>, Error> {
     Ok(request_where(db, "r.reference = $1", reference)
         .await?
-        .filter(|r| r.organisation_id == organisation_id))
+        .filter(|r| scope.allows(r.organisation_id)))
 }
 
 /// A message of the thread.
@@ -672,21 +668,26 @@ pub async fn routings(db: &Db, request_id: i64) -> Result<Vec<Routing>, Error> {
         .map_err(Error::from)
 }
 
-/// The services that take help requests, with their categories (SAU-1).
+/// The services that take help requests, with their categories (SAU-1), in
+/// one query.
 pub async fn services_with_categories(
     db: &Db,
 ) -> Result<Vec<(String, String, Vec<Category>)>, Error> {
     let rows = sqlx::query(
-        "SELECT DISTINCT s.code, s.name FROM services s JOIN help_categories c ON c.service_id = s.id ORDER BY s.name",
+        "SELECT s.code AS service_code, s.name AS service_name, c.code, c.label, c.competence, \
+         c.first_answer_days, c.resolution_days FROM services s JOIN help_categories c ON c.service_id = s.id \
+         ORDER BY s.name, s.code, c.label",
     )
     .fetch_all(db.pool())
     .await?;
-    let mut out = Vec::new();
+    let mut out: Vec<(String, String, Vec<Category>)> = Vec::new();
     for r in &rows {
-        let code: String = r.try_get("code")?;
-        let name: String = r.try_get("name")?;
-        let categories = categories(db, &code).await?;
-        out.push((code, name, categories));
+        let code: String = r.try_get("service_code")?;
+        let category = category_row(r)?;
+        match out.last_mut() {
+            Some((last, _, categories)) if *last == code => categories.push(category),
+            _ => out.push((code, r.try_get("service_name")?, vec![category])),
+        }
     }
     Ok(out)
 }

@@ -145,12 +145,9 @@ pub async fn inbox(
 /// The request of `reference` if it is routed to an organisation the agent
 /// sees.
 async fn visible(app: &AppState, staff: &Staff, reference: &str) -> Result<store::Request, Error> {
-    for o in visible_organisations(app, staff).await? {
-        if let Some(r) = store::for_organisation(&app.db, o.id, reference).await? {
-            return Ok(r);
-        }
-    }
-    Err(Error::NotFound)
+    store::for_scope(&app.db, &staff.scope, reference)
+        .await?
+        .ok_or(Error::NotFound)
 }
 
 #[derive(Template, WebTemplate)]

@@ -7,6 +7,7 @@ use assistance::domain::routing::{Destination, Reason};
 use assistance::domain::workflow::Status;
 use assistance::store::{self, NewRequest, Reader};
 use kernel::testing;
+use kernel::web::Scope;
 use sqlx::Row;
 
 use crate::support::TestApp;
@@ -227,10 +228,14 @@ async fn the_thread_the_workflow_and_what_the_requester_sees_sau_3() {
         .unwrap();
         assert_eq!(s, Status::InProgress);
         assert_eq!(emails_to(&t, &format!("help-reply:{}:", c.id)).await, 1);
-        let now = store::for_organisation(db, c.organisation_id, &c.reference)
-            .await
-            .unwrap()
-            .unwrap();
+        let now = store::for_scope(
+            db,
+            &Scope::Organisations(vec![c.organisation_id]),
+            &c.reference,
+        )
+        .await
+        .unwrap()
+        .unwrap();
         assert!(now.first_answer_at.is_some());
         // Waiting for the requester, whose reply reopens it.
         store::set_status(db, c.id, Status::WaitingForUser, URL)
@@ -261,7 +266,7 @@ async fn the_thread_the_workflow_and_what_the_requester_sees_sau_3() {
         // Another organisation's agent does not find it.
         let lyon = org(&t, Some("69123")).await;
         assert!(
-            store::for_organisation(db, lyon, &c.reference)
+            store::for_scope(db, &Scope::Organisations(vec![lyon]), &c.reference)
                 .await
                 .unwrap()
                 .is_none()
@@ -297,7 +302,7 @@ async fn a_transfer_keeps_its_reason_and_tells_the_requester_sau_2() {
             Some("Il s'agit d'une voie communale.")
         );
         assert!(
-            store::for_organisation(db, villeurbanne, &c.reference)
+            store::for_scope(db, &Scope::Organisations(vec![villeurbanne]), &c.reference)
                 .await
                 .unwrap()
                 .is_some()
@@ -377,11 +382,14 @@ async fn the_help_form_and_the_tracking_page_sau_1_sau_4() {
             .to_string();
         // An agent's internal note and a reply: the tracking page shows the
         // reply, never the note.
-        let request =
-            store::for_organisation(&app.state.db, org(&t, Some("69266")).await, &reference)
-                .await
-                .unwrap()
-                .unwrap();
+        let request = store::for_scope(
+            &app.state.db,
+            &Scope::Organisations(vec![org(&t, Some("69266")).await]),
+            &reference,
+        )
+        .await
+        .unwrap()
+        .unwrap();
         store::agent_message(
             &app.state.db,
             request.id,
@@ -560,9 +568,10 @@ async fn the_agents_inbox_and_request_page_sau_3_and_isolation() {
 
         // Isolation: a commune's agent elsewhere finds nothing of it.
         let lyon_id = org(&t, Some("69123")).await;
-        let lyon_agent = store::for_organisation(db, lyon_id, &last.reference)
-            .await
-            .unwrap();
+        let lyon_agent =
+            store::for_scope(db, &Scope::Organisations(vec![lyon_id]), &last.reference)
+                .await
+                .unwrap();
         assert!(lyon_agent.is_none());
         // Villeurbanne's agent sees only Villeurbanne: no other organisation to pick.
         let other = agent
@@ -683,7 +692,7 @@ async fn the_requester_and_the_agent_are_told_by_e_mail_sau_5() {
         None,
         "once a day"
     );
-    let lyon_view = store::for_organisation(db, lyon, &c.reference)
+    let lyon_view = store::for_scope(db, &Scope::Organisations(vec![lyon]), &c.reference)
         .await
         .unwrap()
         .unwrap();
