@@ -25,6 +25,12 @@ pub fn common_count() -> usize {
     common().len()
 }
 
+/// The password and its confirmation differ: what to say, and what to do.
+pub const MISMATCH: (&str, &str) = (
+    "Les deux mots de passe saisis sont différents : saisissez le même mot de passe dans les deux champs.",
+    "The two passwords differ: type the same password in both fields.",
+);
+
 /// Why a password is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Weakness {

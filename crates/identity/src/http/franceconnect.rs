@@ -408,8 +408,8 @@ pub async fn unlink(
     } else {
         if f.password != f.password_confirmation {
             return Err(Error::Invalid(Msg::new(
-                "Les deux mots de passe ne sont pas identiques.",
-                "The two passwords differ.",
+                crate::domain::password::MISMATCH.0,
+                crate::domain::password::MISMATCH.1,
             )));
         }
         if let Err(w) = crate::domain::password::check(&f.password, &viewer.email) {

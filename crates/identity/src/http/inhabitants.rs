@@ -82,8 +82,8 @@ pub async fn signup(
             ctx,
             email.to_string(),
             Msg::new(
-                "Les deux mots de passe saisis sont différents.",
-                "The two passwords differ.",
+                crate::domain::password::MISMATCH.0,
+                crate::domain::password::MISMATCH.1,
             ),
         ));
     }
@@ -262,8 +262,8 @@ pub async fn reset(
             ctx,
             f.jeton,
             Msg::new(
-                "Les deux mots de passe saisis sont différents.",
-                "The two passwords differ.",
+                crate::domain::password::MISMATCH.0,
+                crate::domain::password::MISMATCH.1,
             ),
         ));
     }
@@ -573,8 +573,8 @@ pub async fn change_password(
         return Ok(again(
             ctx,
             Msg::new(
-                "Les deux nouveaux mots de passe saisis sont différents.",
-                "The two new passwords differ.",
+                crate::domain::password::MISMATCH.0,
+                crate::domain::password::MISMATCH.1,
             ),
         ));
     }
