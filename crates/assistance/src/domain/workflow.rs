@@ -55,11 +55,6 @@ impl Status {
             Status::Closed => "Closed",
         }
     }
-
-    /// Still to be handled by the organisation (counts for deadlines).
-    pub fn open(self) -> bool {
-        matches!(self, Status::New | Status::InProgress)
-    }
 }
 
 /// What happens to a request.
