@@ -93,11 +93,6 @@ pub fn due_day(received_ms: i64, n: u32) -> Date {
     day
 }
 
-/// Overdue once the due day is over in Paris.
-pub fn overdue(received_ms: i64, n: u32, now_ms: i64) -> bool {
-    paris_day(now_ms) > due_day(received_ms, n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,13 +159,14 @@ mod tests {
             due_day(ms(datetime!(2026-04-03 09:00 UTC)), 1),
             date!(2026 - 04 - 07)
         );
-        // Overdue only once the due day is over in Paris.
+        // Overdue only once the due day is over in Paris (the inbox compares
+        // the stored due day with Paris's today).
         assert!(
-            !overdue(friday, 2, ms(datetime!(2026-12-01 22:30 UTC))),
+            paris_day(ms(datetime!(2026-12-01 22:30 UTC))) <= due_day(friday, 2),
             "23:30 in Paris"
         );
         assert!(
-            overdue(friday, 2, ms(datetime!(2026-12-01 23:30 UTC))),
+            paris_day(ms(datetime!(2026-12-01 23:30 UTC))) > due_day(friday, 2),
             "00:30 on the 2nd"
         );
     }
