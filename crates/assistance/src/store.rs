@@ -63,8 +63,8 @@ pub async fn categories(db: &Db, service_code: &str) -> Result<Vec<Category>, Er
     Ok(services_with_categories(db)
         .await?
         .into_iter()
-        .find(|(code, _, _)| code == service_code)
-        .map(|(_, _, categories)| categories)
+        .find(|s| s.code == service_code)
+        .map(|s| s.categories)
         .unwrap_or_default())
 }
 
@@ -668,11 +668,17 @@ pub async fn routings(db: &Db, request_id: i64) -> Result<Vec<Routing>, Error> {
         .map_err(Error::from)
 }
 
-/// The services that take help requests, with their categories (SAU-1), in
-/// one query.
-pub async fn services_with_categories(
-    db: &Db,
-) -> Result<Vec<(String, String, Vec<Category>)>, Error> {
+/// A service that takes help requests, with its categories (SAU-1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HelpService {
+    pub code: String,
+    pub name: String,
+    pub categories: Vec<Category>,
+}
+
+/// The services that take help requests, with their categories, in one
+/// query.
+pub async fn services_with_categories(db: &Db) -> Result<Vec<HelpService>, Error> {
     let rows = sqlx::query(
         "SELECT s.code AS service_code, s.name AS service_name, c.code, c.label, c.competence, \
          c.first_answer_days, c.resolution_days FROM services s JOIN help_categories c ON c.service_id = s.id \
@@ -680,13 +686,17 @@ pub async fn services_with_categories(
     )
     .fetch_all(db.pool())
     .await?;
-    let mut out: Vec<(String, String, Vec<Category>)> = Vec::new();
+    let mut out: Vec<HelpService> = Vec::new();
     for r in &rows {
         let code: String = r.try_get("service_code")?;
         let category = category_row(r)?;
         match out.last_mut() {
-            Some((last, _, categories)) if *last == code => categories.push(category),
-            _ => out.push((code, r.try_get("service_name")?, vec![category])),
+            Some(last) if last.code == code => last.categories.push(category),
+            _ => out.push(HelpService {
+                code,
+                name: r.try_get("service_name")?,
+                categories: vec![category],
+            }),
         }
     }
     Ok(out)

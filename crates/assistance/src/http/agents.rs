@@ -127,7 +127,7 @@ pub async fn inbox(
     let services = store::services_with_categories(&app.db)
         .await?
         .into_iter()
-        .map(|(code, name, _)| (code, name))
+        .map(|s| (s.code, s.name))
         .collect();
     Ok(InboxPage {
         ctx,

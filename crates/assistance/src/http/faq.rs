@@ -12,16 +12,15 @@ use kernel::AppState;
 use kernel::web::{Msg, PageContext, Staff};
 use serde::Deserialize;
 
-use super::public::ServiceChoice;
 use crate::Error;
 use crate::domain::routing::Competence;
-use crate::store::{self, FaqEntry};
+use crate::store::{self, FaqEntry, HelpService};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "help_faq_staff.html")]
 pub struct FaqPage {
     ctx: PageContext,
-    services: Vec<ServiceChoice>,
+    services: Vec<HelpService>,
     entries: Vec<FaqEntry>,
     /// Who writes: the organisations of the staff member's roles.
     authors: Vec<Organisation>,
@@ -52,15 +51,7 @@ async fn page(
     errors: Vec<Msg>,
     saved: bool,
 ) -> Result<FaqPage, Error> {
-    let services: Vec<ServiceChoice> = store::services_with_categories(&app.db)
-        .await?
-        .into_iter()
-        .map(|(code, name, categories)| ServiceChoice {
-            code,
-            name,
-            categories,
-        })
-        .collect();
+    let services = store::services_with_categories(&app.db).await?;
     let mut entries = Vec::new();
     for s in &services {
         entries.extend(store::faq(&app.db, &s.code, "", 200).await?);
@@ -119,8 +110,8 @@ pub async fn add(
     let services = store::services_with_categories(&app.db).await?;
     let mut errors = Vec::new();
     let (service, category) = f.topic.split_once('/').unwrap_or((&f.topic, ""));
-    let known = services.iter().find(|(code, _, _)| code == service);
-    let category_row = known.and_then(|(_, _, cs)| cs.iter().find(|c| c.code == category));
+    let known = services.iter().find(|s| s.code == service);
+    let category_row = known.and_then(|s| s.categories.iter().find(|c| c.code == category));
     if known.is_none() || (!category.is_empty() && category_row.is_none()) {
         errors.push(Msg::new(
             "Sujet : choisissez un service (et une catégorie) dans la liste.",

@@ -12,16 +12,15 @@ use kernel::AppState;
 use kernel::web::{Msg, PageContext, Role, Staff};
 use serde::Deserialize;
 
-use super::public::ServiceChoice;
 use crate::Error;
 use crate::domain::routing::Competence;
-use crate::store::{self, Category};
+use crate::store::{self, Category, HelpService};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "help_matrix.html")]
 pub struct MatrixPage {
     ctx: PageContext,
-    services: Vec<ServiceChoice>,
+    services: Vec<HelpService>,
     /// Every service (a service without categories yet can get its first).
     all_services: Vec<(String, String)>,
     can_edit: bool,
@@ -44,15 +43,7 @@ async fn page(
     errors: Vec<Msg>,
     saved: bool,
 ) -> Result<MatrixPage, Error> {
-    let services = store::services_with_categories(&app.db)
-        .await?
-        .into_iter()
-        .map(|(code, name, categories)| ServiceChoice {
-            code,
-            name,
-            categories,
-        })
-        .collect();
+    let services = store::services_with_categories(&app.db).await?;
     let all_services = agreements::store::services(&app.db)
         .await?
         .into_iter()

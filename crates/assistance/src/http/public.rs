@@ -15,20 +15,13 @@ use serde::Deserialize;
 
 use crate::Error;
 use crate::domain::workflow::Status;
-use crate::store::{self, Category, NewRequest, Reader, ThreadMessage};
-
-/// A service and its categories, for the form's list.
-pub struct ServiceChoice {
-    pub code: String,
-    pub name: String,
-    pub categories: Vec<Category>,
-}
+use crate::store::{self, HelpService, NewRequest, Reader, ThreadMessage};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "help_form.html")]
 pub struct FormPage {
     ctx: PageContext,
-    services: Vec<ServiceChoice>,
+    services: Vec<HelpService>,
     communes: Vec<(String, String)>,
     values: HelpForm,
     errors: Vec<Msg>,
@@ -71,16 +64,8 @@ pub struct FormQuery {
     avis: Option<i64>,
 }
 
-async fn choices(app: &AppState) -> Result<(Vec<ServiceChoice>, Vec<(String, String)>), Error> {
-    let services = store::services_with_categories(&app.db)
-        .await?
-        .into_iter()
-        .map(|(code, name, categories)| ServiceChoice {
-            code,
-            name,
-            categories,
-        })
-        .collect();
+async fn choices(app: &AppState) -> Result<(Vec<HelpService>, Vec<(String, String)>), Error> {
+    let services = store::services_with_categories(&app.db).await?;
     let communes =
         agreements::store::list_communes(&app.db, &Scope::All, &clock::today().to_string())
             .await?
@@ -152,7 +137,7 @@ fn page_ok(page: &str) -> bool {
 /// problem named, nothing stored.
 fn check(
     f: &HelpForm,
-    services: &[ServiceChoice],
+    services: &[HelpService],
 ) -> Result<(String, String, EmailAddress), Vec<Msg>> {
     let mut errors = Vec::new();
     let topic = f.topic.split_once('/').filter(|(s, c)| {
