@@ -10,6 +10,7 @@ use kernel::{Db, Tx, clock, random};
 use sqlx::Row;
 
 use crate::Error;
+use crate::domain::attachment::{Accepted, Kind};
 use crate::domain::routing::{self, Competence, Decision, Destination};
 use crate::domain::workflow::{self, Event, Status};
 use crate::domain::{reference, working_days};
@@ -93,6 +94,8 @@ pub struct NewRequest<'a> {
     pub account_id: Option<i64>,
     /// The requester's commune (INSEE code), when known.
     pub commune: Option<&'a str>,
+    /// SAU-1: files checked at the edge.
+    pub attachments: &'a [Accepted],
 }
 
 /// What creating a request gives.
@@ -204,7 +207,7 @@ pub async fn create(db: &Db, r: &NewRequest<'_>, public_url: &str) -> Result<Cre
         now,
     )
     .await?;
-    insert_message(
+    let message = insert_message(
         &mut tx,
         id,
         "requester",
@@ -214,6 +217,7 @@ pub async fn create(db: &Db, r: &NewRequest<'_>, public_url: &str) -> Result<Cre
         now,
     )
     .await?;
+    insert_attachments(&mut tx, id, message, r.attachments, now).await?;
     let link = tracking_link(public_url, &reference, &tracking_token);
     outbox::enqueue(
         &mut tx,
@@ -279,10 +283,10 @@ async fn insert_message(
     internal: bool,
     body: &str,
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<i64, sqlx::Error> {
     sqlx::query(
         "INSERT INTO help_messages (request_id, author, author_account_id, internal, body, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(request_id)
     .bind(author)
@@ -290,9 +294,85 @@ async fn insert_message(
     .bind(i64::from(internal))
     .bind(body)
     .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("id")
+}
+
+/// SAU-1, SAU-4: a message's files, in the message's transaction.
+async fn insert_attachments(
+    tx: &mut Tx,
+    request_id: i64,
+    message_id: i64,
+    files: &[Accepted],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    for f in files {
+        sqlx::query(
+            "INSERT INTO help_attachments (request_id, message_id, file_name, kind, size, sha256, content, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(request_id)
+        .bind(message_id)
+        .bind(&f.file_name)
+        .bind(f.kind.code())
+        .bind(f.bytes.len() as i64)
+        .bind(random::sha256_hex(&f.bytes))
+        .bind(f.bytes.as_slice())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
+}
+
+/// A file of the thread, as listed (its content is read on download only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachmentInfo {
+    pub id: i64,
+    pub file_name: String,
+    pub kind: Kind,
+    pub size: i64,
+}
+
+impl AttachmentInfo {
+    /// The size for people: "12 Ko", "3,4 Mo".
+    pub fn size_label(&self) -> String {
+        if self.size < 1024 * 1024 {
+            format!("{} Ko", (self.size + 1023) / 1024)
+        } else {
+            format!("{:.1} Mo", self.size as f64 / (1024.0 * 1024.0)).replace('.', ",")
+        }
+    }
+}
+
+/// One file of a request, for download; a requester cannot read a file of
+/// an internal note.
+pub async fn attachment(
+    db: &Db,
+    request_id: i64,
+    attachment_id: i64,
+    reader: Reader,
+) -> Result<Option<(String, Kind, Vec<u8>)>, Error> {
+    let internal = match reader {
+        Reader::Requester => " AND m.internal = 0",
+        Reader::Agent => "",
+    };
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT a.file_name, a.kind, a.content FROM help_attachments a JOIN help_messages m ON m.id = a.message_id \
+         WHERE a.id = $1 AND a.request_id = $2{internal}"
+    )))
+    .bind(attachment_id)
+    .bind(request_id)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let kind: String = row.try_get("kind")?;
+    Ok(Some((
+        row.try_get("file_name")?,
+        Kind::from_code(&kind).ok_or(Error::NotFound)?,
+        row.try_get("content")?,
+    )))
 }
 
 /// A help request as stored.
@@ -386,6 +466,7 @@ pub struct ThreadMessage {
     pub internal: bool,
     pub body: String,
     pub created_at: i64,
+    pub attachments: Vec<AttachmentInfo>,
 }
 
 /// Who reads the thread: the requester never sees internal notes.
@@ -398,25 +479,47 @@ pub enum Reader {
 pub async fn thread(db: &Db, request_id: i64, reader: Reader) -> Result<Vec<ThreadMessage>, Error> {
     // The filter is in the query: an internal note never leaves the
     // database for a requester's page.
-    let sql = match reader {
-        Reader::Requester => {
-            "SELECT author, internal, body, created_at FROM help_messages WHERE request_id = $1 AND internal = 0 ORDER BY id"
-        }
-        Reader::Agent => {
-            "SELECT author, internal, body, created_at FROM help_messages WHERE request_id = $1 ORDER BY id"
-        }
+    let only_public = match reader {
+        Reader::Requester => " AND m.internal = 0",
+        Reader::Agent => "",
     };
-    let rows = sqlx::query(sql)
-        .bind(request_id)
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT m.id, m.author, m.internal, m.body, m.created_at FROM help_messages m \
+         WHERE m.request_id = $1{only_public} ORDER BY m.id"
+    )))
+    .bind(request_id)
+    .fetch_all(db.pool())
+    .await?;
+    let files = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT a.id, a.message_id, a.file_name, a.kind, a.size FROM help_attachments a \
+         JOIN help_messages m ON m.id = a.message_id WHERE a.request_id = $1{only_public} ORDER BY a.id"
+    )))
+    .bind(request_id)
+    .fetch_all(db.pool())
+    .await?;
+    let mut by_message: std::collections::HashMap<i64, Vec<AttachmentInfo>> =
+        std::collections::HashMap::new();
+    for f in &files {
+        let kind: String = f.try_get("kind")?;
+        by_message
+            .entry(f.try_get("message_id")?)
+            .or_default()
+            .push(AttachmentInfo {
+                id: f.try_get("id")?,
+                file_name: f.try_get("file_name")?,
+                kind: Kind::from_code(&kind).unwrap_or(Kind::Text),
+                size: f.try_get("size")?,
+            });
+    }
     rows.iter()
         .map(|r| {
+            let id: i64 = r.try_get("id")?;
             Ok(ThreadMessage {
                 author: r.try_get("author")?,
                 internal: r.try_get::<i64, _>("internal")? == 1,
                 body: r.try_get("body")?,
                 created_at: r.try_get("created_at")?,
+                attachments: by_message.remove(&id).unwrap_or_default(),
             })
         })
         .collect::<Result<_, sqlx::Error>>()
@@ -534,13 +637,18 @@ pub async fn agent_message(
 
 /// SAU-3: the requester writes; a request waiting for them or resolved
 /// reopens.
-pub async fn requester_message(db: &Db, request_id: i64, body: &str) -> Result<Status, Error> {
+pub async fn requester_message(
+    db: &Db,
+    request_id: i64,
+    body: &str,
+    files: &[Accepted],
+) -> Result<Status, Error> {
     let now = clock::now_ms();
     let mut tx = db.begin().await?;
     let request = current(&mut tx, request_id).await?;
     let status =
         workflow::next(request.status, Event::RequesterReply).map_err(Error::NotAllowed)?;
-    insert_message(
+    let message = insert_message(
         &mut tx,
         request_id,
         "requester",
@@ -550,6 +658,7 @@ pub async fn requester_message(db: &Db, request_id: i64, body: &str) -> Result<S
         now,
     )
     .await?;
+    insert_attachments(&mut tx, request_id, message, files, now).await?;
     save_status(&mut tx, &request, status, now).await?;
     tx.commit().await?;
     Ok(status)
@@ -1274,6 +1383,14 @@ fn pseudonymise<'a>(
             "UPDATE help_requests SET requester_email = $1, requester_account_id = NULL WHERE requester_account_id = $2",
         )
         .bind(format!("supprime-{account_id}@compte-supprime.invalid"))
+        .bind(account_id)
+        .execute(&mut **tx)
+        .await?;
+        // The files the person sent are theirs, not the organisation's record.
+        sqlx::query(
+            "DELETE FROM help_attachments WHERE message_id IN \
+             (SELECT id FROM help_messages WHERE author = 'requester' AND author_account_id = $1)",
+        )
         .bind(account_id)
         .execute(&mut **tx)
         .await?;

@@ -360,6 +360,7 @@ async fn seed_help_requests(app: &AppState) -> anyhow::Result<()> {
             email: "camille.habitante@example.fr",
             account_id: None,
             commune: Some(DEMO_COMMUNE),
+            attachments: &[],
         },
         &app.site.public_url,
     )
@@ -402,6 +403,7 @@ async fn seed_help_requests(app: &AppState) -> anyhow::Result<()> {
             email: "dominique@example.fr",
             account_id: None,
             commune: Some(DEMO_COMMUNE),
+            attachments: &[],
         },
         url,
     )

@@ -17,6 +17,22 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// As stored.
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::Pdf => "pdf",
+            Kind::Png => "png",
+            Kind::Jpeg => "jpeg",
+            Kind::Text => "text",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Kind> {
+        [Kind::Pdf, Kind::Png, Kind::Jpeg, Kind::Text]
+            .into_iter()
+            .find(|k| k.code() == code)
+    }
+
     pub fn mime(self) -> &'static str {
         match self {
             Kind::Pdf => "application/pdf",
@@ -24,6 +40,33 @@ impl Kind {
             Kind::Jpeg => "image/jpeg",
             Kind::Text => "text/plain; charset=utf-8",
         }
+    }
+}
+
+/// A file accepted: its type decided from its bytes, its name made safe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    pub file_name: String,
+    pub kind: Kind,
+    pub bytes: Vec<u8>,
+}
+
+/// The name a file is shown and downloaded under: the last part of what the
+/// browser sent (some send a whole Windows path), without control
+/// characters or quotes, at most 120 characters; `piece-jointe` if nothing
+/// is left.
+pub fn safe_name(sent: &str) -> String {
+    let base = sent.rsplit(['/', '\\']).next().unwrap_or("");
+    let name: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | '\'' | ';'))
+        .take(120)
+        .collect();
+    let name = name.trim().trim_start_matches('.').to_string();
+    if name.is_empty() {
+        "piece-jointe".to_string()
+    } else {
+        name
     }
 }
 
@@ -120,5 +163,21 @@ mod tests {
         assert_eq!(sniff(b""), Err(Refused::Empty));
         assert_eq!(sniff(&vec![b'a'; MAX_BYTES + 1]), Err(Refused::TooLarge));
         assert_eq!(sniff(&vec![b'a'; MAX_BYTES]), Ok(Kind::Text));
+        for k in [Kind::Pdf, Kind::Png, Kind::Jpeg, Kind::Text] {
+            assert_eq!(Kind::from_code(k.code()), Some(k));
+        }
+        assert_eq!(Kind::from_code("exe"), None);
+    }
+
+    #[test]
+    fn names_are_made_safe() {
+        assert_eq!(safe_name("facture.pdf"), "facture.pdf");
+        assert_eq!(safe_name("C:\\Users\\moi\\relevé.png"), "relevé.png");
+        assert_eq!(safe_name("../../etc/passwd"), "passwd");
+        assert_eq!(safe_name("a\"b;c\u{7}.txt"), "abc.txt");
+        assert_eq!(safe_name(".htaccess"), "htaccess");
+        assert_eq!(safe_name(""), "piece-jointe");
+        assert_eq!(safe_name("/"), "piece-jointe");
+        assert_eq!(safe_name(&"x".repeat(500)).chars().count(), 120);
     }
 }

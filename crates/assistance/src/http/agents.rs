@@ -209,6 +209,16 @@ impl RequestPage {
     }
 }
 
+/// SAU-1: a file of a request, for the agents who see the request.
+pub async fn attachment(
+    State(app): State<AppState>,
+    staff: Staff,
+    Path((reference, id)): Path<(String, i64)>,
+) -> Result<Response, Error> {
+    let request = visible(&app, &staff, &reference).await?;
+    super::public::download(&app, request.id, id, Reader::Agent).await
+}
+
 /// SAU-2, SAU-3: a request with its thread (notes included), routing
 /// history and reasons, and the agent's actions.
 pub async fn request(

@@ -5,8 +5,11 @@ mod agents;
 mod faq;
 mod matrix;
 mod public;
+pub mod upload;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::routing::{get, post};
 use kernel::AppState;
 
@@ -32,11 +35,19 @@ pub const STAFF_PAGES: &[&str] = &[
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/aide", get(public::form).post(public::submit))
+        .route(
+            "/aide",
+            get(public::form).post(public::submit.layer(DefaultBodyLimit::max(upload::BODY_LIMIT))),
+        )
         .route("/aide/faq/{id}/avis", post(public::rate))
         .route(
             "/aide/suivi/{reference}",
-            get(public::tracking).post(public::reply),
+            get(public::tracking)
+                .post(public::reply.layer(DefaultBodyLimit::max(upload::BODY_LIMIT))),
+        )
+        .route(
+            "/aide/suivi/{reference}/pieces/{id}",
+            get(public::attachment),
         )
         .route("/compte/demandes", get(public::mine))
         .route("/gestion/aide", get(agents::inbox))
@@ -52,6 +63,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/gestion/aide/{reference}", get(agents::request))
         .route("/gestion/aide/{reference}/message", post(agents::message))
+        .route(
+            "/gestion/aide/{reference}/pieces/{id}",
+            get(agents::attachment),
+        )
         .route("/gestion/aide/{reference}/statut", post(agents::status))
         .route(
             "/gestion/aide/{reference}/transfert",

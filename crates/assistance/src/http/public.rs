@@ -4,8 +4,8 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use identity::domain::EmailAddress;
 use identity::domain::sheet::Field;
@@ -13,6 +13,7 @@ use kernel::web::{Msg, PageContext, Scope};
 use kernel::{AppState, clock};
 use serde::Deserialize;
 
+use super::upload;
 use crate::Error;
 use crate::domain::workflow::Status;
 use crate::store::{self, HelpService, NewRequest, Reader, ThreadMessage};
@@ -197,12 +198,34 @@ pub struct CreatedPage {
 pub async fn submit(
     State(app): State<AppState>,
     ctx: PageContext,
-    Form(f): Form<HelpForm>,
+    request: Request,
 ) -> Result<Response, Error> {
+    let sent = upload::read(request).await?;
+    let f: HelpForm = sent.form()?;
     let (services, communes) = choices(&app).await?;
-    let (service, category, email) = match check(&f, &services) {
+    // SAU-1: a refused file sends the form back with what was typed and
+    // each file's problem; nothing is stored.
+    let checked = check(&f, &services).and_then(|ok| {
+        if sent.refused.is_empty() {
+            Ok(ok)
+        } else {
+            Err(vec![])
+        }
+    });
+    let (service, category, email) = match checked {
         Ok(ok) => ok,
-        Err(errors) => {
+        Err(mut errors) => {
+            errors.extend(sent.refusals());
+            if !sent.files.is_empty() {
+                let names: Vec<&str> = sent.files.iter().map(|f| f.file_name.as_str()).collect();
+                errors.push(Msg::new(
+                    format!(
+                        "Fichiers acceptés, à joindre de nouveau : {}.",
+                        names.join(", ")
+                    ),
+                    format!("Files accepted, to attach again: {}.", names.join(", ")),
+                ));
+            }
             let page = FormPage {
                 ctx,
                 services,
@@ -227,6 +250,7 @@ pub async fn submit(
         email: email.as_str(),
         account_id: ctx.viewer.as_ref().map(|v| v.account_id),
         commune,
+        attachments: &sent.files,
     };
     let created = store::create(&app.db, &request, &app.site.public_url).await?;
     let answered_by = match &created.decision.destination {
@@ -263,6 +287,9 @@ pub struct TrackingPage {
     thread: Vec<ThreadMessage>,
     token: String,
     replied: bool,
+    /// The reply typed, when it comes back with a problem.
+    draft: String,
+    errors: Vec<Msg>,
 }
 
 impl TrackingPage {
@@ -308,8 +335,73 @@ pub async fn tracking(
         thread,
         token: q.jeton,
         replied: q.envoye.is_some(),
+        draft: String::new(),
+        errors: vec![],
     }
     .into_response())
+}
+
+/// SAU-4: a file of the thread, for its requester.
+pub async fn attachment(
+    State(app): State<AppState>,
+    ctx: PageContext,
+    Path((reference, id)): Path<(String, i64)>,
+    Query(q): Query<TrackingQuery>,
+) -> Result<Response, Error> {
+    let account = ctx.viewer.as_ref().map(|v| v.account_id);
+    let request = store::for_requester(&app.db, &reference, &q.jeton, account)
+        .await?
+        .ok_or(Error::NotFound)?;
+    download(&app, request.id, id, Reader::Requester).await
+}
+
+/// A stored file, sent as a download in its checked type: never shown
+/// inline, sandboxed if opened anyway, not cached by shared caches.
+pub async fn download(
+    app: &AppState,
+    request_id: i64,
+    id: i64,
+    reader: Reader,
+) -> Result<Response, Error> {
+    let (name, kind, bytes) = store::attachment(&app.db, request_id, id, reader)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b".-_".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    Ok((
+        [
+            (header::CONTENT_TYPE, kind.mime().to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"),
+            ),
+            (header::CACHE_CONTROL, "private, no-store".to_string()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'".to_string(),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -325,19 +417,36 @@ pub async fn reply(
     State(app): State<AppState>,
     ctx: PageContext,
     Path(reference): Path<String>,
-    Form(f): Form<ReplyForm>,
+    request: Request,
 ) -> Result<Response, Error> {
+    let sent = upload::read(request).await?;
+    let f: ReplyForm = sent.form()?;
     let account = ctx.viewer.as_ref().map(|v| v.account_id);
     let request = store::for_requester(&app.db, &reference, &f.jeton, account)
         .await?
         .ok_or(Error::NotFound)?;
-    if !(1..=10_000).contains(&f.message.trim().chars().count()) {
-        return Err(Error::Invalid(Msg::new(
-            "Écrivez votre message (10 000 caractères au plus).",
-            "Write your message (at most 10,000 characters).",
-        )));
+    let length = f.message.trim().chars().count();
+    let mut errors = sent.refusals();
+    if length > 10_000 || (length == 0 && sent.files.is_empty()) {
+        errors.push(Msg::new(
+            "Écrivez votre message (10 000 caractères au plus) ou joignez un fichier.",
+            "Write your message (at most 10,000 characters) or attach a file.",
+        ));
     }
-    store::requester_message(&app.db, request.id, f.message.trim()).await?;
+    if !errors.is_empty() {
+        let thread = store::thread(&app.db, request.id, Reader::Requester).await?;
+        let page = TrackingPage {
+            ctx,
+            request,
+            thread,
+            token: f.jeton,
+            replied: false,
+            draft: f.message,
+            errors,
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    }
+    store::requester_message(&app.db, request.id, f.message.trim(), &sent.files).await?;
     let secret = if f.jeton.is_empty() {
         String::new()
     } else {

@@ -24,6 +24,7 @@ fn request<'a>(service: &'a str, category: &'a str, commune: Option<&'a str>) ->
         email: "habitant@example.fr",
         account_id: None,
         commune,
+        attachments: &[],
     }
 }
 
@@ -242,7 +243,7 @@ async fn the_thread_the_workflow_and_what_the_requester_sees_sau_3() {
             .await
             .unwrap();
         assert_eq!(
-            store::requester_message(db, c.id, "Le 3 novembre.")
+            store::requester_message(db, c.id, "Le 3 novembre.", &[])
                 .await
                 .unwrap(),
             Status::InProgress
@@ -256,7 +257,7 @@ async fn the_thread_the_workflow_and_what_the_requester_sees_sau_3() {
             .await
             .unwrap();
         assert!(
-            store::requester_message(db, c.id, "Encore une chose")
+            store::requester_message(db, c.id, "Encore une chose", &[])
                 .await
                 .is_err(),
             "{}",
@@ -1069,7 +1070,7 @@ async fn the_faq_comes_before_the_form_sau_6() {
         let faq = page.body.find("Questions fréquentes").expect("the FAQ");
         let form = page
             .body
-            .find("action=\"/aide\" class=\"stack\"")
+            .find("action=\"/aide?csrf_token=")
             .expect("the form");
         assert!(faq < form, "{}: the FAQ comes first", t.name);
         assert!(
@@ -1307,6 +1308,240 @@ async fn help_requests_in_the_export_and_after_deletion_id_8() {
         assert_eq!(
             store::thread(db, c.id, Reader::Agent).await.unwrap().len(),
             2
+        );
+        app.stop().await;
+    }
+}
+
+fn file(name: &str, bytes: Vec<u8>) -> reqwest::multipart::Part {
+    reqwest::multipart::Part::bytes(bytes).file_name(name.to_string())
+}
+
+fn help_fields(token: &str) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .text("csrf_token", token.to_string())
+        .text("topic", "toodego/etat-civil")
+        .text("subject", "Acte de naissance illisible")
+        .text("message", "Voici le scan reçu et ma pièce d'identité.")
+        .text("email", "habitante@example.fr")
+        .text("commune", "69266")
+}
+
+/// SAU-1, SAU-4: files are checked from their bytes (name and browser's
+/// type ignored), refused ones named with the rest of the form kept and
+/// nothing stored; accepted ones are kept with the message and downloaded
+/// only by the requester (with the secret) and the competent agents.
+#[tokio::test]
+async fn attachments_are_checked_from_their_bytes_sau_1_sau_4() {
+    let pdf = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n".to_vec();
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01".to_vec();
+    let exe = b"MZ\x90\0\x03\0\0\0\x04\0".to_vec();
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let b = app.browser();
+        let token = b.get("/aide").await.csrf();
+        let action = format!("/aide?csrf_token={token}");
+        // An executable named .pdf is refused; the texts come back.
+        let refused = b
+            .post_multipart(
+                &action,
+                help_fields(&token)
+                    .part("pieces", file("scan.pdf", pdf.clone()))
+                    .part("pieces", file("facture.pdf", exe.clone())),
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{}: {}", t.name, refused.body);
+        assert!(
+            refused
+                .body
+                .contains("facture.pdf : Ce type de fichier n&#39;est pas accepté"),
+            "{}",
+            t.name
+        );
+        assert!(
+            refused
+                .body
+                .contains("value=\"Acte de naissance illisible\"")
+        );
+        assert!(refused.body.contains("ma pièce d&#39;identité.</textarea>"));
+        assert!(refused.body.contains("à joindre de nouveau : scan.pdf"));
+        // Too many, too large, empty: each named.
+        let mut six = help_fields(&token);
+        for i in 0..6 {
+            six = six.part("pieces", file(&format!("p{i}.png"), png.clone()));
+        }
+        let page = b.post_multipart(&action, six).await;
+        assert_eq!(page.status, 422, "{}", t.name);
+        assert!(
+            page.body
+                .contains("p5.png : 5 fichiers au plus par message.")
+        );
+        assert!(!page.body.contains("p4.png : "));
+        let mut big = b"%PDF-1.7\n".to_vec();
+        big.resize(10 * 1024 * 1024 + 1, b' ');
+        let page = b
+            .post_multipart(
+                &action,
+                help_fields(&token)
+                    .part("pieces", file("gros.pdf", big))
+                    .part("pieces", file("vide.txt", vec![])),
+            )
+            .await;
+        assert_eq!(page.status, 422, "{}", t.name);
+        assert!(page.body.contains("gros.pdf : Le fichier dépasse 10 Mo."));
+        assert!(page.body.contains("vide.txt : Le fichier est vide."));
+        assert_eq!(stored(&t).await, 2, "{}: nothing stored", t.name);
+        // Accepted: a PDF, a PNG named .jpg (the bytes decide), a text.
+        let created = b
+            .post_multipart(
+                &action,
+                help_fields(&token)
+                    .part("pieces", file("C:\\Users\\moi\\scan.pdf", pdf.clone()))
+                    .part("pieces", file("photo.jpg", png.clone()))
+                    .part(
+                        "pieces",
+                        file("notes.txt", "Numéro : 42".as_bytes().to_vec()),
+                    ),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}: {}", t.name, created.body);
+        let start = created.body.find("/aide/suivi/").unwrap();
+        let end = created.body[start..].find('"').unwrap() + start;
+        let link = created.body[start..end].replace("&amp;", "&");
+        let reference = link
+            .split('/')
+            .nth(3)
+            .unwrap()
+            .split('?')
+            .next()
+            .unwrap()
+            .to_string();
+        let secret = link.split("jeton=").nth(1).unwrap().to_string();
+        let kinds: Vec<(String, String, i64)> = sqlx::query(
+            "SELECT file_name, kind, size FROM help_attachments a JOIN help_requests r ON r.id = a.request_id \
+             WHERE r.reference = $1 ORDER BY a.id",
+        )
+        .bind(&reference)
+        .fetch_all(t.db.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("file_name"), r.get("kind"), r.get("size")))
+        .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("scan.pdf".to_string(), "pdf".to_string(), pdf.len() as i64),
+                ("photo.jpg".to_string(), "png".to_string(), png.len() as i64),
+                ("notes.txt".to_string(), "text".to_string(), 12),
+            ],
+            "{}",
+            t.name
+        );
+        // The requester's page lists them; a download is the same bytes,
+        // as an attachment of the checked type, sandboxed.
+        let tracking = b.get(&link).await;
+        assert!(
+            tracking.body.contains(">scan.pdf</a> (1 Ko)"),
+            "{}",
+            tracking.body
+        );
+        let first = tracking.body.find("/pieces/").unwrap();
+        let href_end = tracking.body[first..].find('"').unwrap() + first;
+        let href = format!(
+            "/aide/suivi/{reference}{}",
+            tracking.body[first..href_end]
+                .replace("&#38;", "&")
+                .replace("&amp;", "&")
+        );
+        let r = b
+            .client
+            .get(format!("{}{href}", b.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}: {href}", t.name);
+        assert_eq!(r.headers()["content-type"], "application/pdf");
+        assert_eq!(
+            r.headers()["content-disposition"],
+            "attachment; filename=\"scan.pdf\"; filename*=UTF-8''scan.pdf"
+        );
+        assert!(
+            r.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .starts_with("sandbox")
+        );
+        assert_eq!(r.bytes().await.unwrap().as_ref(), pdf.as_slice());
+        // Without the secret: nothing.
+        let bare = href.split('?').next().unwrap();
+        assert_eq!(app.browser().get(bare).await.status, 404, "{}", t.name);
+        // The requester adds a file to a reply; a refused one keeps the text.
+        let reply_action = format!("/aide/suivi/{reference}?csrf_token={token}");
+        let page = b
+            .post_multipart(
+                &reply_action,
+                reqwest::multipart::Form::new()
+                    .text("csrf_token", token.clone())
+                    .text("jeton", secret.clone())
+                    .text("message", "Et le justificatif.")
+                    .part("pieces", file("justif.pdf", exe.clone())),
+            )
+            .await;
+        assert_eq!(page.status, 422, "{}", t.name);
+        assert!(page.body.contains("justif.pdf : Ce type de fichier"));
+        assert!(page.body.contains(">Et le justificatif.</textarea>"));
+        let page = b
+            .post_multipart(
+                &reply_action,
+                reqwest::multipart::Form::new()
+                    .text("csrf_token", token.clone())
+                    .text("jeton", secret.clone())
+                    .text("message", "")
+                    .part("pieces", file("justif.pdf", pdf.clone())),
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}: {}", t.name, page.body);
+        assert!(
+            b.get(page.location())
+                .await
+                .body
+                .contains(">justif.pdf</a>")
+        );
+        // Villeurbanne's agent sees and downloads them.
+        let agent = app.browser();
+        agent
+            .login("assistance@villeurbanne.demo", server::demo::DEMO_PASSWORD)
+            .await;
+        let staff_page = agent.get(&format!("/gestion/aide/{reference}")).await;
+        assert_eq!(staff_page.status, 200, "{}", t.name);
+        assert!(staff_page.body.contains(">justif.pdf</a>"));
+        let id: i64 = sqlx::query("SELECT MAX(id) AS id FROM help_attachments")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap()
+            .get("id");
+        let r = agent
+            .get(&format!("/gestion/aide/{reference}/pieces/{id}"))
+            .await;
+        assert_eq!(r.status, 200, "{}", t.name);
+        // A file of another request, through this one: nothing.
+        let other = sqlx::query(
+            "SELECT reference FROM help_requests WHERE reference <> $1 ORDER BY id LIMIT 1",
+        )
+        .bind(&reference)
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap()
+        .get::<String, _>("reference");
+        assert_eq!(
+            agent
+                .get(&format!("/gestion/aide/{other}/pieces/{id}"))
+                .await
+                .status,
+            404,
+            "{}",
+            t.name
         );
         app.stop().await;
     }

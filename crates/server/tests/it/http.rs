@@ -369,6 +369,7 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
                 email: "requerant.bron@example.fr",
                 account_id: None,
                 commune: Some("69029"),
+                attachments: &[],
             },
             "https://mutualis.example",
         )
