@@ -6,6 +6,7 @@ mod faq;
 mod matrix;
 mod public;
 pub mod upload;
+mod widget;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -40,6 +41,8 @@ pub fn router() -> Router<AppState> {
             get(public::form).post(public::submit.layer(DefaultBodyLimit::max(upload::BODY_LIMIT))),
         )
         .route("/aide/faq/{id}/avis", post(public::rate))
+        .route("/aide/widget.js", get(widget::script))
+        .route("/aide/widget.css", get(widget::stylesheet))
         .route(
             "/aide/suivi/{reference}",
             get(public::tracking)

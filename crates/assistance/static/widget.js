@@ -1,0 +1,1 @@
+// SAU-1: the help widget (being written).
