@@ -22,8 +22,8 @@ CREATE TABLE help_service_links (
     service_id     BIGINT PRIMARY KEY REFERENCES services(id),
     client_id      TEXT UNIQUE REFERENCES oidc_clients(client_id),
     webhook_url    TEXT,
-    -- Sealed with the master key.
-    webhook_secret BYTEA,
+    -- In clear: signing each call needs it (as the outbox's message does).
+    webhook_secret TEXT,
     updated_at     BIGINT NOT NULL
 );
 

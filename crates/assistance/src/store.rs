@@ -393,11 +393,14 @@ pub struct Request {
     pub resolution_due: String,
     pub first_answer_at: Option<i64>,
     pub resolved_at: Option<i64>,
+    /// The service's page the request was sent from.
+    pub page_url: Option<String>,
+    pub updated_at: i64,
 }
 
 const REQUEST_COLUMNS: &str = "r.id, r.reference, s.code AS service_code, r.category, r.subject, r.requester_email, \
 r.requester_account_id, r.organisation_id, r.status, r.assigned_to, r.created_at, r.first_answer_due, r.resolution_due, \
-r.first_answer_at, r.resolved_at";
+r.first_answer_at, r.resolved_at, r.page_url, r.updated_at";
 
 fn request_row(r: &sqlx::any::AnyRow) -> Result<Request, sqlx::Error> {
     let status: String = r.try_get("status")?;
@@ -417,6 +420,8 @@ fn request_row(r: &sqlx::any::AnyRow) -> Result<Request, sqlx::Error> {
         resolution_due: r.try_get("resolution_due")?,
         first_answer_at: r.try_get("first_answer_at")?,
         resolved_at: r.try_get("resolved_at")?,
+        page_url: r.try_get("page_url")?,
+        updated_at: r.try_get("updated_at")?,
     })
 }
 
@@ -540,12 +545,45 @@ async fn current(tx: &mut Tx, request_id: i64) -> Result<Request, Error> {
         .ok_or(Error::NotFound)
 }
 
+/// Every status change goes through here: the service's webhook, if it
+/// subscribed, is called through the outbox in the same transaction
+/// (SAU-7: signed, retried with back-off, sent once).
 async fn save_status(
     tx: &mut Tx,
     request: &Request,
     status: Status,
     now: i64,
 ) -> Result<(), sqlx::Error> {
+    if status != request.status {
+        let hook = sqlx::query(
+            "SELECT l.webhook_url, l.webhook_secret FROM help_service_links l JOIN services s ON s.id = l.service_id \
+             WHERE s.code = $1 AND l.webhook_url IS NOT NULL",
+        )
+        .bind(&request.service_code)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(hook) = hook {
+            let body = serde_json::json!({
+                "event": "help_request.status_changed",
+                "reference": request.reference,
+                "service": request.service_code,
+                "status": status.code(),
+                "previous_status": request.status.code(),
+                "occurred_at": clock::format_ms(now),
+            });
+            outbox::enqueue(
+                tx,
+                &format!("help-webhook:{}:{}:{now}", request.id, status.code()),
+                &Message::Webhook(outbox::Webhook {
+                    url: hook.try_get("webhook_url")?,
+                    body: body.to_string(),
+                    secret: hook.try_get("webhook_secret")?,
+                    content_type: None,
+                }),
+            )
+            .await?;
+        }
+    }
     sqlx::query(
         "UPDATE help_requests SET status = $1, updated_at = $2, \
          resolved_at = CASE WHEN $1 = 'resolved' THEN $2 WHEN $1 IN ('in_progress', 'waiting_for_user') THEN NULL ELSE resolved_at END, \
@@ -1404,3 +1442,117 @@ pub const PERSONAL_DATA: kernel::personal_data::Part = kernel::personal_data::Pa
     export: export_of,
     erase: pseudonymise,
 };
+
+/// SAU-7: how a service uses the API: its OpenID Connect client (for
+/// `client_credentials`) and its status-change webhook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceLink {
+    pub service_code: String,
+    pub service_name: String,
+    pub client_id: Option<String>,
+    pub webhook_url: Option<String>,
+    pub has_secret: bool,
+}
+
+pub async fn service_links(db: &Db) -> Result<Vec<ServiceLink>, Error> {
+    let rows = sqlx::query(
+        "SELECT s.code, s.name, l.client_id, l.webhook_url, l.webhook_secret FROM services s \
+         LEFT JOIN help_service_links l ON l.service_id = s.id ORDER BY s.name",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ServiceLink {
+                service_code: r.try_get("code")?,
+                service_name: r.try_get("name")?,
+                client_id: r.try_get("client_id")?,
+                webhook_url: r.try_get("webhook_url")?,
+                has_secret: r.try_get::<Option<String>, _>("webhook_secret")?.is_some(),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Error::from)
+}
+
+/// Sets a service's client and webhook; `secret` replaces the webhook's
+/// signing secret when given. Journaled.
+pub async fn set_service_link(
+    db: &Db,
+    service_code: &str,
+    client_id: Option<&str>,
+    webhook_url: Option<&str>,
+    secret: Option<&str>,
+    by: i64,
+) -> Result<(), Error> {
+    let service = service_id(db, service_code).await?;
+    let now = clock::now_ms();
+    let mut tx = db.begin().await?;
+    if let Some(client) = client_id {
+        let taken = sqlx::query(
+            "SELECT 1 AS x FROM help_service_links WHERE client_id = $1 AND service_id <> $2",
+        )
+        .bind(client)
+        .bind(service)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if taken.is_some() {
+            return Err(Error::Invalid(Msg::new(
+                "Ce client OpenID Connect est déjà celui d'un autre service.",
+                "This OpenID Connect client already belongs to another service.",
+            )));
+        }
+    }
+    sqlx::query(
+        "INSERT INTO help_service_links (service_id, client_id, webhook_url, webhook_secret, updated_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (service_id) DO UPDATE SET client_id = $2, webhook_url = $3, \
+         webhook_secret = COALESCE($4, help_service_links.webhook_secret), updated_at = $5",
+    )
+    .bind(service)
+    .bind(client_id)
+    .bind(webhook_url)
+    .bind(secret)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    kernel::audit::append(
+        &mut tx,
+        &kernel::audit::Event::new(
+            kernel::audit::Actor::Account(by),
+            "help.service_link_set",
+            format!("service:{service_code}"),
+        )
+        .with(serde_json::json!({
+            "client_id": client_id,
+            "webhook_url": webhook_url,
+            "secret_replaced": secret.is_some(),
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The service whose API client this is.
+pub async fn service_of_client(db: &Db, client_id: &str) -> Result<Option<String>, Error> {
+    Ok(sqlx::query(
+        "SELECT s.code FROM help_service_links l JOIN services s ON s.id = l.service_id WHERE l.client_id = $1",
+    )
+    .bind(client_id)
+    .fetch_optional(db.pool())
+    .await?
+    .map(|r| r.try_get("code"))
+    .transpose()?)
+}
+
+/// Where a request is now, as the API says it (SAU-7).
+pub async fn organisation_kind(
+    db: &Db,
+    organisation_id: i64,
+) -> Result<(String, Option<String>), Error> {
+    let r = sqlx::query("SELECT kind, insee_code FROM organisations WHERE id = $1")
+        .bind(organisation_id)
+        .fetch_one(db.pool())
+        .await?;
+    Ok((r.try_get("kind")?, r.try_get("insee_code")?))
+}

@@ -2,9 +2,11 @@
 //! page (public), the agents' inbox and request pages.
 
 mod agents;
+pub mod api;
 mod faq;
 mod matrix;
 mod public;
+mod submission;
 pub mod upload;
 mod widget;
 
@@ -34,8 +36,33 @@ pub const STAFF_PAGES: &[&str] = &[
     "/gestion/aide/chiffres",
 ];
 
+/// SAU-7: the help API; any origin may call it (it reads no cookie: a
+/// service authenticates with its bearer token).
+fn api_router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(api::openapi))
+        .route("/api/v1/help/services/{code}", get(api::service))
+        .route("/api/v1/help/faq", get(api::faq))
+        .route("/api/v1/help/faq/{id}/feedback", post(api::faq_feedback))
+        .route(
+            "/api/v1/help-requests",
+            post(api::create.layer(DefaultBodyLimit::max(upload::BODY_LIMIT))),
+        )
+        .route("/api/v1/help-requests/{reference}", get(api::show))
+        .layer(axum::middleware::map_response(any_origin))
+}
+
+async fn any_origin(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        axum::http::HeaderValue::from_static("*"),
+    );
+    response
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(api_router())
         .route(
             "/aide",
             get(public::form).post(public::submit.layer(DefaultBodyLimit::max(upload::BODY_LIMIT))),

@@ -7,16 +7,17 @@ use axum::Form;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use identity::domain::EmailAddress;
 use identity::domain::sheet::Field;
-use kernel::web::{Msg, PageContext, Scope};
+use kernel::web::{Msg, PageContext};
 use kernel::{AppState, clock};
 use serde::Deserialize;
 
+use super::submission::{self, Choices, HelpForm, page_ok};
 use super::upload;
 use crate::Error;
+use crate::domain::routing::Destination;
 use crate::domain::workflow::Status;
-use crate::store::{self, HelpService, NewRequest, Reader, ThreadMessage};
+use crate::store::{self, HelpService, Reader, ThreadMessage};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "help_form.html")]
@@ -40,19 +41,6 @@ pub struct Faq {
     rated: Option<i64>,
 }
 
-#[derive(Deserialize, Default, Clone)]
-#[serde(default)]
-pub struct HelpForm {
-    /// `service/category`.
-    pub topic: String,
-    pub subject: String,
-    pub message: String,
-    pub email: String,
-    pub commune: String,
-    /// The page of the service the person came from.
-    pub page: String,
-}
-
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub struct FormQuery {
@@ -65,24 +53,13 @@ pub struct FormQuery {
     avis: Option<i64>,
 }
 
-async fn choices(app: &AppState) -> Result<(Vec<HelpService>, Vec<(String, String)>), Error> {
-    let services = store::services_with_categories(&app.db).await?;
-    let communes =
-        agreements::store::list_communes(&app.db, &Scope::All, &clock::today().to_string())
-            .await?
-            .into_iter()
-            .filter_map(|c| Some((c.organisation.insee_code?, c.organisation.name)))
-            .collect();
-    Ok((services, communes))
-}
-
 /// SAU-1: the form; a signed-in person's e-mail and commune are filled in.
 pub async fn form(
     State(app): State<AppState>,
     ctx: PageContext,
     Query(q): Query<FormQuery>,
 ) -> Result<Response, Error> {
-    let (services, communes) = choices(&app).await?;
+    let Choices { services, communes } = Choices::load(&app).await?;
     let mut values = HelpForm {
         page: q.page.filter(|p| page_ok(p)).unwrap_or_default(),
         ..HelpForm::default()
@@ -127,62 +104,6 @@ pub async fn form(
     .into_response())
 }
 
-/// A page address worth keeping: http(s), at most 2,000 characters.
-fn page_ok(page: &str) -> bool {
-    (page.starts_with("https://") || page.starts_with("http://"))
-        && page.len() <= 2000
-        && !page.chars().any(char::is_whitespace)
-}
-
-/// Every field checked; the form comes back with what was typed and each
-/// problem named, nothing stored.
-fn check(
-    f: &HelpForm,
-    services: &[HelpService],
-) -> Result<(String, String, EmailAddress), Vec<Msg>> {
-    let mut errors = Vec::new();
-    let topic = f.topic.split_once('/').filter(|(s, c)| {
-        services
-            .iter()
-            .any(|x| x.code == *s && x.categories.iter().any(|k| k.code == *c))
-    });
-    if topic.is_none() {
-        errors.push(Msg::new(
-            "Sujet de la demande : choisissez un service et une catégorie dans la liste.",
-            "Topic: choose a service and a category from the list.",
-        ));
-    }
-    if !(1..=200).contains(&f.subject.trim().chars().count()) {
-        errors.push(Msg::new(
-            "Objet : saisissez un objet de 200 caractères au plus.",
-            "Subject: enter a subject of at most 200 characters.",
-        ));
-    }
-    if !(1..=10_000).contains(&f.message.trim().chars().count()) {
-        errors.push(Msg::new(
-            "Message : décrivez votre demande (10 000 caractères au plus).",
-            "Message: describe your request (at most 10,000 characters).",
-        ));
-    }
-    let email = EmailAddress::parse(&f.email);
-    if email.is_err() {
-        errors.push(Msg::new(
-            "Adresse e-mail : saisissez une adresse valide, par exemple prenom.nom@exemple.fr, pour recevoir la réponse.",
-            "E-mail address: enter a valid address, e.g. first.last@example.fr, to receive the answer.",
-        ));
-    }
-    if !f.page.is_empty() && !page_ok(&f.page) {
-        errors.push(Msg::new(
-            "L'adresse de la page d'origine n'est pas valide.",
-            "The address of the page you came from is not valid.",
-        ));
-    }
-    match (topic, email, errors.is_empty()) {
-        (Some((s, c)), Ok(e), true) => Ok((s.to_string(), c.to_string(), e)),
-        _ => Err(errors),
-    }
-}
-
 #[derive(Template, WebTemplate)]
 #[template(path = "help_created.html")]
 pub struct CreatedPage {
@@ -202,20 +123,14 @@ pub async fn submit(
 ) -> Result<Response, Error> {
     let sent = upload::read(request).await?;
     let f: HelpForm = sent.form()?;
-    let (services, communes) = choices(&app).await?;
-    // SAU-1: a refused file sends the form back with what was typed and
-    // each file's problem; nothing is stored.
-    let checked = check(&f, &services).and_then(|ok| {
-        if sent.refused.is_empty() {
-            Ok(ok)
-        } else {
-            Err(vec![])
-        }
-    });
-    let (service, category, email) = match checked {
-        Ok(ok) => ok,
-        Err(mut errors) => {
-            errors.extend(sent.refusals());
+    let choices = Choices::load(&app).await?;
+    let account = ctx.viewer.as_ref().map(|v| v.account_id);
+    let created = match submission::open(&app, &choices, &f, &sent, account).await? {
+        Ok(created) => created,
+        // SAU-1: the form comes back with what was typed and each problem
+        // (a refused file's too); nothing is stored.
+        Err(problems) => {
+            let mut errors: Vec<Msg> = problems.into_iter().map(|p| p.msg).collect();
             if !sent.files.is_empty() {
                 let names: Vec<&str> = sent.files.iter().map(|f| f.file_name.as_str()).collect();
                 errors.push(Msg::new(
@@ -228,8 +143,8 @@ pub async fn submit(
             }
             let page = FormPage {
                 ctx,
-                services,
-                communes,
+                services: choices.services,
+                communes: choices.communes,
                 values: f,
                 errors,
                 faq: None,
@@ -237,29 +152,12 @@ pub async fn submit(
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
     };
-    let commune = communes
-        .iter()
-        .find(|(code, _)| *code == f.commune)
-        .map(|(code, _)| code.as_str());
-    let request = NewRequest {
-        service_code: &service,
-        category: &category,
-        subject: f.subject.trim(),
-        message: f.message.trim(),
-        page_url: Some(f.page.as_str()).filter(|p| !p.is_empty()),
-        email: email.as_str(),
-        account_id: ctx.viewer.as_ref().map(|v| v.account_id),
-        commune,
-        attachments: &sent.files,
-    };
-    let created = store::create(&app.db, &request, &app.site.public_url).await?;
     let answered_by = match &created.decision.destination {
-        crate::domain::routing::Destination::Commune(code) => communes
-            .iter()
-            .find(|(c, _)| c == code)
-            .map(|(_, name)| format!("la commune de {name}"))
+        Destination::Commune(code) => choices
+            .commune_name(code)
+            .map(|name| format!("la commune de {name}"))
             .unwrap_or_default(),
-        crate::domain::routing::Destination::Metropolis => "la Métropole".to_string(),
+        Destination::Metropolis => "la Métropole".to_string(),
     };
     let link = store::tracking_link(
         &app.site.public_url,
@@ -272,7 +170,7 @@ pub async fn submit(
             ctx,
             reference: created.reference,
             link,
-            email: email.to_string(),
+            email: f.email.trim().to_string(),
             answered_by,
         },
     )

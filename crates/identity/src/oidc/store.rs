@@ -16,6 +16,41 @@ pub fn pairwise(salt: &str, account_id: i64) -> String {
     random::sha256_hex(format!("{salt}:{account_id}"))[..40].to_string()
 }
 
+/// SAU-7: keeps the subject issued to a sector, so that a service naming
+/// the person by it (the digest cannot be reversed) finds the account.
+pub async fn record_subject(
+    tx: &mut Tx,
+    sector: &str,
+    sub: &str,
+    account_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO oidc_subjects (sector, sub, account_id) VALUES ($1, $2, $3) ON CONFLICT (sector, sub) DO NOTHING",
+    )
+    .bind(sector)
+    .bind(sub)
+    .bind(account_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The account behind a subject issued to `sector` (an account deleted
+/// since has none).
+pub async fn account_of_subject(
+    db: &Db,
+    sector: &str,
+    sub: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query("SELECT account_id FROM oidc_subjects WHERE sector = $1 AND sub = $2")
+        .bind(sector)
+        .bind(sub)
+        .fetch_optional(db.pool())
+        .await?
+        .map(|r| r.try_get("account_id"))
+        .transpose()
+}
+
 /// A sector's salt, created at its first use.
 pub async fn sector_salt(db: &Db, sector: &str) -> Result<String, sqlx::Error> {
     if let Some(r) = sqlx::query("SELECT salt FROM sectors WHERE name = $1")

@@ -403,6 +403,11 @@ async fn authorization_code(
         Ok(pair) => pair,
         Err(e) => return internal(e),
     };
+    if let Err(e) =
+        oidc_store::record_subject(&mut tx, &client.sector, &sub, grant.account_id).await
+    {
+        return internal(e);
+    }
     if let Err(e) = tx.commit().await {
         return internal(e);
     }

@@ -151,6 +151,7 @@ pub async fn delete_account(
         "DELETE FROM identity_fields WHERE account_id = $1",
         "DELETE FROM roles WHERE account_id = $1",
         "DELETE FROM franceconnect_links WHERE account_id = $1",
+        "DELETE FROM oidc_subjects WHERE account_id = $1",
     ] {
         sqlx::query(sql).bind(account_id).execute(&mut *tx).await?;
     }

@@ -1546,3 +1546,494 @@ async fn attachments_are_checked_from_their_bytes_sau_1_sau_4() {
         app.stop().await;
     }
 }
+
+async fn api_json(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (
+    reqwest::StatusCode,
+    reqwest::header::HeaderMap,
+    serde_json::Value,
+) {
+    let mut r = reqwest::Client::new().request(method, app.url(path));
+    if let Some(token) = bearer {
+        r = r.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        r = r.json(&body);
+    }
+    let r = r.send().await.unwrap();
+    let status = r.status();
+    let headers = r.headers().clone();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// SAU-7 for anonymous callers (the widget, SAU-1): a service's categories,
+/// its FAQ, opening a request with an e-mail (JSON or multipart with
+/// files), reading it with the tracking secret; every problem named with
+/// its field; any origin may call (no cookie is read).
+#[tokio::test]
+async fn the_public_help_api_sau_7() {
+    use reqwest::Method;
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let (status, headers, service) = api_json(
+            &app,
+            Method::GET,
+            "/api/v1/help/services/toodego",
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{}", t.name);
+        assert_eq!(headers["access-control-allow-origin"], "*");
+        assert!(
+            service["categories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["code"] == "etat-civil")
+        );
+        assert!(
+            service["communes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["insee_code"] == "69266" && c["name"] == "Villeurbanne")
+        );
+        let (status, _, missing) =
+            api_json(&app, Method::GET, "/api/v1/help/services/nope", None, None).await;
+        assert_eq!(status, 404);
+        assert_eq!(missing["error"], "not_found");
+        let (status, _, faq) = api_json(
+            &app,
+            Method::GET,
+            "/api/v1/help/faq?service=toodego&q=naissance",
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let entries = faq["entries"].as_array().unwrap();
+        assert!(!entries.is_empty(), "{}: {faq}", t.name);
+        let id = entries[0]["id"].as_i64().unwrap();
+        let r = reqwest::Client::new()
+            .post(app.url(&format!("/api/v1/help/faq/{id}/feedback")))
+            .form(&[("helpful", "true")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        let helpful: i64 = sqlx::query("SELECT helpful FROM faq_entries WHERE id = $1")
+            .bind(id)
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap()
+            .get("helpful");
+        assert_eq!(helpful, 1, "{}", t.name);
+
+        // Problems, each with its field; nothing stored.
+        let (status, _, refused) = api_json(
+            &app,
+            Method::POST,
+            "/api/v1/help-requests",
+            None,
+            Some(serde_json::json!({
+                "service": "toodego", "category": "etat-civil",
+                "subject": "", "message": "Bonjour", "email": "nope",
+            })),
+        )
+        .await;
+        assert_eq!(status, 422, "{}", t.name);
+        let fields: Vec<&str> = refused["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, ["subject", "email"], "{refused}");
+        assert!(
+            refused["errors"][1]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Adresse e-mail")
+        );
+        let (status, _, _) = api_json(
+            &app,
+            Method::POST,
+            "/api/v1/help-requests",
+            None,
+            Some(serde_json::json!({ "service": 12 })),
+        )
+        .await;
+        assert_eq!(status, 422, "{}: bad JSON", t.name);
+        // A refused file in a multipart body: named, nothing stored.
+        let form = |bytes: Vec<u8>| {
+            reqwest::multipart::Form::new()
+                .text("service", "toodego")
+                .text("category", "etat-civil")
+                .text("subject", "Acte")
+                .text("message", "Ci-joint.")
+                .text("email", "habitante@example.fr")
+                .text("commune", "69266")
+                .text("page", "https://toodego.example/naissance")
+                .part("attachments", file("acte.pdf", bytes))
+        };
+        let r = reqwest::Client::new()
+            .post(app.url("/api/v1/help-requests"))
+            .header("origin", "https://toodego.example")
+            .multipart(form(b"MZ\x90\0".to_vec()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["errors"][0]["field"], "attachments");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("acte.pdf : Ce type de fichier")
+        );
+        assert_eq!(stored(&t).await, 2, "{}", t.name);
+        // From another site, with files: routed to Villeurbanne (joined).
+        let r = reqwest::Client::new()
+            .post(app.url("/api/v1/help-requests"))
+            .header("origin", "https://toodego.example")
+            .multipart(form(b"%PDF-1.4\n%%EOF\n".to_vec()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", t.name);
+        assert_eq!(r.headers()["access-control-allow-origin"], "*");
+        let created: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            created["routed_to"],
+            serde_json::json!({ "kind": "commune", "insee_code": "69266" })
+        );
+        let reference = created["reference"].as_str().unwrap();
+        let tracking = created["tracking_url"].as_str().unwrap();
+        assert!(tracking.starts_with(&format!(
+            "{}/aide/suivi/{reference}?jeton=",
+            app.state.site.public_url
+        )));
+        let secret = tracking.split("jeton=").nth(1).unwrap();
+        let (status, _, shown) = api_json(
+            &app,
+            Method::GET,
+            &format!("/api/v1/help-requests/{reference}?token={secret}"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{}", t.name);
+        assert_eq!(shown["status"], "new");
+        assert_eq!(shown["page_url"], "https://toodego.example/naissance");
+        assert_eq!(shown["routed_to"]["insee_code"], "69266");
+        for path in [
+            format!("/api/v1/help-requests/{reference}?token=devine"),
+            format!("/api/v1/help-requests/{reference}"),
+        ] {
+            let (status, _, _) = api_json(&app, Method::GET, &path, None, None).await;
+            assert_eq!(status, 404, "{}: {path}", t.name);
+        }
+        // JSON, anonymous, metropolis competence.
+        let (status, _, created) = api_json(
+            &app,
+            Method::POST,
+            "/api/v1/help-requests",
+            None,
+            Some(serde_json::json!({
+                "service": "toodego", "category": "voirie", "subject": "Nid-de-poule",
+                "message": "Rue Paul Verlaine.", "email": "habitant@example.fr", "commune": "69266",
+            })),
+        )
+        .await;
+        assert_eq!(status, 201, "{}", t.name);
+        assert_eq!(
+            created["routed_to"],
+            serde_json::json!({ "kind": "metropolis" })
+        );
+        // A `sub` without a service's token is refused.
+        let (status, _, _) = api_json(
+            &app,
+            Method::POST,
+            "/api/v1/help-requests",
+            None,
+            Some(serde_json::json!({
+                "service": "toodego", "category": "voirie", "subject": "x", "message": "y",
+                "sub": "abc",
+            })),
+        )
+        .await;
+        assert_eq!(status, 403, "{}", t.name);
+        // The spec documents every call.
+        let (status, _, spec) =
+            api_json(&app, Method::GET, "/api/v1/openapi.json", None, None).await;
+        assert_eq!(status, 200);
+        for path in [
+            "/api/v1/help-requests",
+            "/api/v1/help-requests/{reference}",
+            "/api/v1/help/faq",
+            "/api/v1/help/faq/{id}/feedback",
+            "/api/v1/help/services/{code}",
+        ] {
+            assert!(spec["paths"].get(path).is_some(), "{path} in the spec");
+        }
+        assert_eq!(
+            spec["components"]["securitySchemes"]["service_token"]["scheme"],
+            "bearer"
+        );
+        app.stop().await;
+    }
+}
+
+/// SAU-7 for services: a `client_credentials` token of the service's client
+/// opens a request for a person named by their `sub` (e-mail from their
+/// account) and reads its service's requests, no other; status changes
+/// reach the service's webhook, HMAC-SHA256 signed, retried with back-off.
+#[tokio::test]
+async fn services_open_requests_for_people_and_get_webhooks_sau_7() {
+    use reqwest::Method;
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let (hook_url, received) = webhook_receiver().await;
+        let new = identity::oidc::clients::NewClient {
+            name: "Toodego".into(),
+            redirect_uris: vec!["http://localhost:4000/cb".into()],
+            scopes: vec!["openid".into(), "email".into()],
+            ..Default::default()
+        };
+        let (client, secret) =
+            identity::oidc::clients::create(&t.db, kernel::audit::Actor::Cli, &new)
+                .await
+                .unwrap()
+                .unwrap();
+        let secret = secret.unwrap();
+        // The person signs in to the service: the service knows their sub.
+        let b = app.browser();
+        b.login(crate::support::HELP_AGENT, crate::support::PASSWORD)
+            .await;
+        let tokens =
+            crate::oidc::code_flow(&app, &b, &client, &secret, "http://localhost:4000/cb").await;
+        let id_token = identity::oidc::jwt::parse(tokens["id_token"].as_str().unwrap()).unwrap();
+        let sub = id_token.claims["sub"].as_str().unwrap().to_string();
+        let service_token = |scope: &'static str| {
+            let (client, secret) = (client.clone(), secret.clone());
+            let app = &app;
+            async move {
+                let mut fields = vec![("grant_type", "client_credentials")];
+                if !scope.is_empty() {
+                    fields.push(("scope", scope));
+                }
+                let (status, body) =
+                    crate::oidc::token_request(app, &fields, Some((&client, &secret))).await;
+                assert_eq!(status, 200, "{body}");
+                body["access_token"].as_str().unwrap().to_string()
+            }
+        };
+        let token = service_token("").await;
+        let body = serde_json::json!({
+            "service": "toodego", "category": "voirie", "subject": "Trottoir",
+            "message": "Dalle descellée.", "sub": sub,
+        });
+        // Not linked to a service yet: refused.
+        let (status, _, refused) = api_json(
+            &app,
+            Method::POST,
+            "/api/v1/help-requests",
+            Some(&token),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, 403, "{}: {refused}", t.name);
+        store::set_service_link(
+            &t.db,
+            "toodego",
+            Some(&client),
+            Some(&hook_url),
+            Some("secret-du-webhook"),
+            1,
+        )
+        .await
+        .unwrap();
+        let (status, _, created) = api_json(
+            &app,
+            Method::POST,
+            "/api/v1/help-requests",
+            Some(&token),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, 201, "{}: {created}", t.name);
+        let reference = created["reference"].as_str().unwrap().to_string();
+        let row = sqlx::query(
+            "SELECT r.requester_email, r.requester_account_id, a.email FROM help_requests r \
+             JOIN accounts a ON a.id = r.requester_account_id WHERE r.reference = $1",
+        )
+        .bind(&reference)
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            row.get::<String, _>("requester_email"),
+            crate::support::HELP_AGENT,
+            "{}: the person's e-mail",
+            t.name
+        );
+        // For another service, an unknown sub, a forged token: refused.
+        let mut other = body.clone();
+        other["service"] = "laclasse".into();
+        other["category"] = "college".into();
+        let (status, _, _) = api_json(
+            &app,
+            Method::POST,
+            "/api/v1/help-requests",
+            Some(&token),
+            Some(other),
+        )
+        .await;
+        assert_eq!(status, 403, "{}", t.name);
+        let mut unknown = body.clone();
+        unknown["sub"] = "0000000000000000000000000000000000000000".into();
+        let (status, _, problem) = api_json(
+            &app,
+            Method::POST,
+            "/api/v1/help-requests",
+            Some(&token),
+            Some(unknown),
+        )
+        .await;
+        assert_eq!(status, 422, "{}", t.name);
+        assert_eq!(problem["errors"][0]["field"], "sub");
+        let (status, headers, _) = api_json(
+            &app,
+            Method::POST,
+            "/api/v1/help-requests",
+            Some("forged.token.x"),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, 401, "{}", t.name);
+        assert!(headers.contains_key("www-authenticate"));
+        // The service reads its requests, not another service's.
+        let (status, _, shown) = api_json(
+            &app,
+            Method::GET,
+            &format!("/api/v1/help-requests/{reference}"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{}", t.name);
+        assert_eq!(shown["status"], "new");
+        let laclasse: String = sqlx::query(
+            "SELECT r.reference FROM help_requests r JOIN services s ON s.id = r.service_id WHERE s.code <> 'toodego' LIMIT 1",
+        )
+        .fetch_optional(t.db.pool())
+        .await
+        .unwrap()
+        .map(|r| r.get("reference"))
+        .unwrap_or_else(|| "SAU-2026-999999".into());
+        let (status, _, _) = api_json(
+            &app,
+            Method::GET,
+            &format!("/api/v1/help-requests/{laclasse}"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(status, 404, "{}", t.name);
+
+        // A status change: the webhook is queued with the change, signed.
+        let request = store::for_scope(&t.db, &Scope::All, &reference)
+            .await
+            .unwrap()
+            .unwrap();
+        store::set_status(&t.db, request.id, Status::InProgress, URL)
+            .await
+            .unwrap();
+        let deliverer = kernel::outbox::Deliverer::new(
+            t.db.clone(),
+            kernel::mail::MailConfig::new(None, "a@b.fr", tempfile::tempdir().unwrap().path())
+                .unwrap(),
+        );
+        deliverer.run_once(50).await.unwrap();
+        let calls = received.lock().unwrap().clone();
+        assert_eq!(calls.len(), 1, "{}: one call", t.name);
+        let (headers, body) = &calls[0];
+        let event: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(event["event"], "help_request.status_changed");
+        assert_eq!(event["reference"], reference.as_str());
+        assert_eq!(event["status"], "in_progress");
+        assert_eq!(event["previous_status"], "new");
+        let timestamp = &headers["x-mutualis-timestamp"];
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"secret-du-webhook");
+        let expected = format!(
+            "sha256={}",
+            hex::encode(ring::hmac::sign(&key, format!("{timestamp}.{body}").as_bytes()).as_ref())
+        );
+        assert_eq!(headers["x-mutualis-signature"], expected, "{}", t.name);
+        // The service's endpoint fails: the call stays queued, retried later.
+        FAIL_HOOK.store(true, std::sync::atomic::Ordering::SeqCst);
+        store::set_status(&t.db, request.id, Status::WaitingForUser, URL)
+            .await
+            .unwrap();
+        deliverer.run_once(50).await.unwrap();
+        let (attempts, pending, later): (i64, String, i64) = {
+            let r = sqlx::query(
+                "SELECT attempts, status, next_attempt_at FROM outbox WHERE idempotency_key LIKE 'help-webhook:%' \
+                 AND payload LIKE '%waiting_for_user%'",
+            )
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap();
+            (r.get("attempts"), r.get("status"), r.get("next_attempt_at"))
+        };
+        assert_eq!((attempts, pending.as_str()), (1, "pending"), "{}", t.name);
+        assert!(later > kernel::clock::now_ms(), "{}: retried later", t.name);
+        FAIL_HOOK.store(false, std::sync::atomic::Ordering::SeqCst);
+        app.stop().await;
+    }
+}
+
+static FAIL_HOOK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+type Calls =
+    std::sync::Arc<std::sync::Mutex<Vec<(std::collections::HashMap<String, String>, String)>>>;
+
+/// A service's webhook endpoint: records each call (headers and body);
+/// answers 500 while `FAIL_HOOK` is set.
+async fn webhook_receiver() -> (String, Calls) {
+    let got: Calls = Default::default();
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let keep = keep.clone();
+            async move {
+                if FAIL_HOOK.load(std::sync::atomic::Ordering::SeqCst) {
+                    return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                let headers = headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                    .collect();
+                keep.lock().unwrap().push((headers, body));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), got)
+}

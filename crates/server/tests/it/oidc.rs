@@ -150,7 +150,7 @@ fn authorize_path(challenge: &str, extra: &str) -> String {
     )
 }
 
-async fn token_request(
+pub(crate) async fn token_request(
     app: &TestApp,
     fields: &[(&str, &str)],
     basic: Option<(&str, &str)>,
@@ -640,7 +640,7 @@ async fn malformed_authorization_and_token_requests_get_the_specified_errors_id_
 
 /// A test peer that keeps what is POSTed to it (a service's back-channel
 /// logout endpoint).
-async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+pub(crate) async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let keep = got.clone();
     let app = axum::Router::new().route(
@@ -661,7 +661,7 @@ async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
 
 /// Logs `b` in (already logged in is fine), authorizes with consent, and
 /// redeems the code. Returns the token response.
-async fn code_flow(
+pub(crate) async fn code_flow(
     app: &TestApp,
     b: &Browser,
     client_id: &str,
