@@ -1483,7 +1483,7 @@ pub async fn set_service_link(
     client_id: Option<&str>,
     webhook_url: Option<&str>,
     secret: Option<&str>,
-    by: i64,
+    by: kernel::audit::Actor,
 ) -> Result<(), Error> {
     let service = service_id(db, service_code).await?;
     let now = clock::now_ms();
@@ -1518,7 +1518,7 @@ pub async fn set_service_link(
     kernel::audit::append(
         &mut tx,
         &kernel::audit::Event::new(
-            kernel::audit::Actor::Account(by),
+            by,
             "help.service_link_set",
             format!("service:{service_code}"),
         )

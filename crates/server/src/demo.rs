@@ -220,6 +220,14 @@ async fn seed_clients(app: &AppState) -> anyhow::Result<()> {
             ..Default::default()
         };
         identity::oidc::clients::create(&app.db, Actor::System, &new).await?;
+        // SAU-7: the service uses its client for the help API too.
+        let service = if *id == "laclasse" {
+            "laclasse.com"
+        } else {
+            id
+        };
+        assistance::store::set_service_link(&app.db, service, Some(id), None, None, Actor::System)
+            .await?;
         // The demo's known secret (real clients get a random one).
         sqlx::query("UPDATE oidc_clients SET secret_sha256 = $1 WHERE client_id = $2")
             .bind(kernel::random::sha256_hex(secret))

@@ -28,7 +28,7 @@ pub struct MatrixPage {
     saved: bool,
 }
 
-fn editor(staff: &Staff) -> bool {
+pub(super) fn editor(staff: &Staff) -> bool {
     staff
         .viewer
         .grants

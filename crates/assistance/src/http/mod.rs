@@ -4,6 +4,7 @@
 mod agents;
 pub mod api;
 mod faq;
+mod integrations;
 mod matrix;
 mod public;
 mod submission;
@@ -31,6 +32,7 @@ pub const STAFF_PAGES: &[&str] = &[
     "/gestion/aide?retard=1&statut=new",
     "/gestion/aide/{reference}",
     "/gestion/aide/competences",
+    "/gestion/aide/services",
     "/gestion/aide/reponses-types",
     "/gestion/aide/faq",
     "/gestion/aide/chiffres",
@@ -84,6 +86,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/gestion/aide/competences",
             get(matrix::show).post(matrix::save),
+        )
+        .route(
+            "/gestion/aide/services",
+            get(integrations::show).post(integrations::save),
         )
         .route("/gestion/aide/faq", get(faq::show).post(faq::add))
         .route("/gestion/aide/chiffres", get(agents::figures))

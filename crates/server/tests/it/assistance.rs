@@ -1861,7 +1861,7 @@ async fn services_open_requests_for_people_and_get_webhooks_sau_7() {
             Some(&client),
             Some(&hook_url),
             Some("secret-du-webhook"),
-            1,
+            kernel::audit::Actor::Cli,
         )
         .await
         .unwrap();
@@ -1891,7 +1891,7 @@ async fn services_open_requests_for_people_and_get_webhooks_sau_7() {
         );
         // For another service, an unknown sub, a forged token: refused.
         let mut other = body.clone();
-        other["service"] = "laclasse".into();
+        other["service"] = "laclasse.com".into();
         other["category"] = "college".into();
         let (status, _, _) = api_json(
             &app,
@@ -2036,4 +2036,109 @@ async fn webhook_receiver() -> (String, Calls) {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (format!("http://{addr}/hook"), got)
+}
+
+/// SAU-7: the metropolis's administrators link a service to its client and
+/// webhook; the signing secret is shown once; others read only.
+#[tokio::test]
+async fn services_are_linked_by_the_metropolis_sau_7() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let new = identity::oidc::clients::NewClient {
+            name: "Toodego".into(),
+            redirect_uris: vec!["https://toodego.example/cb".into()],
+            scopes: vec!["openid".into()],
+            ..Default::default()
+        };
+        let (client, _) = identity::oidc::clients::create(&t.db, kernel::audit::Actor::Cli, &new)
+            .await
+            .unwrap()
+            .unwrap();
+        let admin = app.browser();
+        admin
+            .login("admin@metropole.demo", server::demo::DEMO_PASSWORD)
+            .await;
+        let page = admin.get("/gestion/aide/services").await;
+        assert_eq!(page.status, 200, "{}", t.name);
+        assert!(page.body.contains(&format!("value=\"{client}\"")));
+        let bad = admin
+            .post_form(
+                "/gestion/aide/services",
+                &[
+                    ("csrf_token", &page.csrf()),
+                    ("service", "toodego"),
+                    ("client_id", &client),
+                    ("webhook_url", "ftp://toodego.example/hook"),
+                ],
+            )
+            .await;
+        assert_eq!(bad.status, 422, "{}", t.name);
+        assert!(bad.body.contains("Adresse du webhook : une adresse https"));
+        let saved = admin
+            .post_form(
+                "/gestion/aide/services",
+                &[
+                    ("csrf_token", &page.csrf()),
+                    ("service", "toodego"),
+                    ("client_id", &client),
+                    ("webhook_url", "https://toodego.example/hook"),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, 200, "{}: {}", t.name, saved.body);
+        let marker = "<code class=\"secret\">";
+        let start = saved.body.find(marker).expect("the secret, once") + marker.len();
+        let secret = &saved.body[start..start + 43];
+        let stored: String = sqlx::query(
+            "SELECT l.webhook_secret FROM help_service_links l JOIN services s ON s.id = l.service_id WHERE s.code = 'toodego'",
+        )
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap()
+            .get("webhook_secret");
+        assert_eq!(stored, secret, "{}", t.name);
+        let again = admin.get("/gestion/aide/services").await;
+        assert!(!again.body.contains(secret), "{}: shown once", t.name);
+        assert!(again.body.contains("https://toodego.example/hook"));
+        assert_eq!(
+            store::service_of_client(&t.db, &client)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("toodego")
+        );
+        // Another service cannot take the same client.
+        let taken = admin
+            .post_form(
+                "/gestion/aide/services",
+                &[
+                    ("csrf_token", &page.csrf()),
+                    ("service", "laclasse.com"),
+                    ("client_id", &client),
+                ],
+            )
+            .await;
+        assert_eq!(taken.status, 422, "{}", t.name);
+        assert!(taken.body.contains("déjà celui d&#39;un autre service"));
+        // A commune's staff read, and cannot change.
+        let agent = app.browser();
+        agent
+            .login(crate::support::HELP_AGENT, crate::support::PASSWORD)
+            .await;
+        let read = agent.get("/gestion/aide/services").await;
+        assert_eq!(read.status, 200);
+        assert!(!read.body.contains("Relier un service"));
+        let refused = agent
+            .post_form(
+                "/gestion/aide/services",
+                &[
+                    ("csrf_token", &read.csrf()),
+                    ("service", "toodego"),
+                    ("client_id", ""),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 403, "{}", t.name);
+        app.stop().await;
+    }
 }
