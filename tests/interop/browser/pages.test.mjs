@@ -350,6 +350,43 @@ describe('Mutualis pages in headless Chromium with axe-core', { skip: DESCRIBE_S
     }
   });
 
+  test('the help form\'s answers pass axe: its problems, the request created, the tracking page with a file (SAU-1, SAU-4)', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const report = newReport();
+      // Problems: the form comes back with an alert listing them.
+      await page.goto(`${server.base}/aide?service=toodego&category=voirie`);
+      await page.fill('#subject', 'Lampadaire en panne');
+      await page.fill('#message', 'Devant le 12 rue Francis de Pressensé.');
+      await page.fill('#email', 'pas-une-adresse');
+      await page.locator('#email').evaluate((e) => e.setAttribute('type', 'text'));
+      await page.click('form.stack button[type=submit]');
+      await page.waitForSelector('#erreurs');
+      let violations = await runAxe(page);
+      report.visited.push({ label: '[fr]', path: '/aide (problems)', violations: violations.length });
+      if (violations.length) report.violations.push({ label: '[fr]', url: '/aide (problems)', violations });
+      assert.equal(await page.inputValue('#subject'), 'Lampadaire en panne', 'what was typed is kept');
+      // Created, with a file.
+      await page.fill('#email', 'habitante@example.fr');
+      await page.setInputFiles('#pieces', { name: 'plan.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4\n%%EOF\n') });
+      await page.click('form.stack button[type=submit]');
+      await page.waitForSelector('a[href*="/aide/suivi/"]');
+      violations = await runAxe(page);
+      report.visited.push({ label: '[fr]', path: '/aide (created)', violations: violations.length });
+      if (violations.length) report.violations.push({ label: '[fr]', url: '/aide (created)', violations });
+      const tracking = await page.getAttribute('a[href*="/aide/suivi/"]', 'href');
+      const trackingPath = new URL(tracking, server.base).pathname + new URL(tracking, server.base).search;
+      await auditPages(page, server, [trackingPath], { label: '[fr, tracking]', lang: 'fr', report });
+      assert.ok(await page.locator('ul.attachments a', { hasText: 'plan.pdf' }).count() === 1, 'the file is listed');
+      await setLanguage(page, server, 'en', trackingPath);
+      await auditPages(page, server, [trackingPath], { label: '[en, tracking]', lang: 'en', report });
+      assertClean(report, 'help form answers and tracking page');
+    } finally {
+      await context.close();
+    }
+  });
+
   test('metropolis admin: log in through the form, every staff page passes axe, log out', { timeout: TEST_TIMEOUT_MS }, async () => {
     const context = await browser.newContext();
     try {
