@@ -268,13 +268,22 @@ pub struct Feedback {
     post, path = "/api/v1/help/faq/{id}/feedback", tag = "assistance",
     params(("id" = i64, Path, description = "The entry")),
     request_body(content = Feedback, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 204), (status = 404, body = ErrorJson))
+    responses((status = 204), (status = 404, body = ErrorJson), (status = 422, body = ErrorJson))
 )]
 pub async fn faq_feedback(
     State(app): State<AppState>,
     Path(id): Path<i64>,
-    axum::Form(f): axum::Form<Feedback>,
+    form: Result<axum::Form<Feedback>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    let Ok(axum::Form(f)) = form else {
+        return invalid(vec![Problem {
+            field: Some("helpful"),
+            msg: Msg::new(
+                "« helpful » vaut true ou false.",
+                "\"helpful\" is true or false.",
+            ),
+        }]);
+    };
     match store::faq_feedback(&app.db, id, f.helpful).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_json(),

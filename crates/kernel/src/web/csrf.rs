@@ -160,7 +160,8 @@ pub async fn layer(State(config): State<CsrfConfig>, mut request: Request, next:
     }
 
     let mut response = next.run(request).await;
-    if existing.is_none() {
+    // APIs read no cookie: they set none either.
+    if existing.is_none() && !exempt {
         let secure = if config.site.secure() { "; Secure" } else { "" };
         let value = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax{secure}");
         if let Ok(v) = HeaderValue::from_str(&value) {

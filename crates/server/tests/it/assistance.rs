@@ -1632,6 +1632,19 @@ async fn the_public_help_api_sau_7() {
             .await
             .unwrap();
         assert_eq!(r.status(), 204);
+        assert!(
+            r.headers().get("set-cookie").is_none(),
+            "the API sets no cookie"
+        );
+        let r = reqwest::Client::new()
+            .post(app.url(&format!("/api/v1/help/faq/{id}/feedback")))
+            .form(&[("helpful", "peut-etre")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["errors"][0]["field"], "helpful");
         let helpful: i64 = sqlx::query("SELECT helpful FROM faq_entries WHERE id = $1")
             .bind(id)
             .fetch_one(t.db.pool())
