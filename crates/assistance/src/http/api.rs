@@ -410,6 +410,19 @@ async fn open(app: &AppState, request: Request) -> Result<Response, Response> {
         let body = sent.form::<NewHelpRequest>().map_err(Error::into_json)?;
         (sent, body)
     };
+    if body
+        .sub
+        .as_deref()
+        .is_some_and(|s| s.is_empty() || s.len() > 255 || kernel::web::csrf::has_control(s))
+    {
+        return Err(invalid(vec![Problem {
+            field: Some("sub"),
+            msg: Msg::new(
+                "« sub » : le sujet que la plateforme a donné au service pour cette personne.",
+                "\"sub\": the subject the platform issued to the service for this person.",
+            ),
+        }]));
+    }
     let mut email = body.email.clone().unwrap_or_default();
     let mut commune = body.commune.clone().unwrap_or_default();
     let account = match (&caller, &body.sub) {

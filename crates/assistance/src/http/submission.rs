@@ -3,6 +3,7 @@
 //! then the request recorded and routed.
 
 use identity::domain::EmailAddress;
+use kernel::web::csrf::has_control;
 use kernel::web::{Msg, Scope};
 use kernel::{AppState, clock};
 use serde::Deserialize;
@@ -83,6 +84,24 @@ fn check(
     services: &[HelpService],
 ) -> Result<(String, String, EmailAddress), Vec<Problem>> {
     let mut problems = Vec::new();
+    // The page's forms are screened by the CSRF layer; the API's bodies
+    // (JSON) are not: a NUL that PostgreSQL refuses stops here for both.
+    for (field, text) in [
+        ("category", &f.topic),
+        ("subject", &f.subject),
+        ("message", &f.message),
+        ("email", &f.email),
+        ("commune", &f.commune),
+        ("page", &f.page),
+    ] {
+        if has_control(text) {
+            problems.push(Problem::new(
+                field,
+                "Ce champ contient des caractères invisibles non autorisés : retapez le texte.",
+                "This field holds invisible characters that are not allowed: type the text again.",
+            ));
+        }
+    }
     let topic = f.topic.split_once('/').filter(|(s, c)| {
         services
             .iter()

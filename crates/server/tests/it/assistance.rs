@@ -1688,6 +1688,19 @@ async fn the_public_help_api_sau_7() {
         )
         .await;
         assert_eq!(status, 422, "{}: bad JSON", t.name);
+        let (status, _, nul) = api_json(
+            &app,
+            Method::POST,
+            "/api/v1/help-requests",
+            None,
+            Some(serde_json::json!({
+                "service": "toodego", "category": "voirie", "subject": "a\u{0}b",
+                "message": "x", "email": "habitant@example.fr",
+            })),
+        )
+        .await;
+        assert_eq!(status, 422, "{}: a NUL refused at the edge", t.name);
+        assert_eq!(nul["errors"][0]["field"], "subject");
         // A refused file in a multipart body: named, nothing stored.
         let form = |bytes: Vec<u8>| {
             reqwest::multipart::Form::new()

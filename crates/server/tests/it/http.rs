@@ -6,6 +6,7 @@ use kernel::audit::{self, Actor};
 use kernel::testing;
 use kernel::web::{Role, Scope};
 use reqwest::StatusCode;
+use sqlx::Row;
 
 use crate::support::*;
 
@@ -297,8 +298,10 @@ fn substitute(
     lyon_agreement: i64,
     bron_order: i64,
     bron_request: &str,
+    bron_file: i64,
 ) -> String {
     let path = pattern
+        .replace("{file}", &bron_file.to_string())
         .replace("{insee}", "69123")
         .replace("{id}", &lyon_agent.to_string())
         .replace("{agreement}", &lyon_agreement.to_string())
@@ -369,7 +372,11 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
                 email: "requerant.bron@example.fr",
                 account_id: None,
                 commune: Some("69029"),
-                attachments: &[],
+                attachments: &[assistance::domain::attachment::Accepted {
+                    file_name: "bron.txt".into(),
+                    kind: assistance::domain::attachment::Kind::Text,
+                    bytes: b"DEMANDE-DE-BRON en fichier".to_vec(),
+                }],
             },
             "https://mutualis.example",
         )
@@ -377,12 +384,24 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
         .unwrap();
         assert_eq!(bron_request.organisation_id, bron.id, "{}", t.name);
         let bron_request = bron_request.reference;
+        let bron_file: i64 = sqlx::query("SELECT MAX(id) AS id FROM help_attachments")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap()
+            .get("id");
         let staff_pages: Vec<&str> = server::pages::all_pages()
             .into_iter()
             .filter(|(_, staff)| *staff)
             .map(|(p, _)| p)
             .chain(agreements::http::STAFF_API.iter().copied())
+            // SAU: a request's file.
+            .chain(["/gestion/aide/{reference}/pieces/{file}"])
             .collect();
+        // The help API with a staff session: it takes tokens only.
+        let help_api = [
+            "/api/v1/help-requests/{reference}",
+            "/api/v1/help-requests/{reference}?token=devine",
+        ];
         assert!(
             staff_pages.len() >= 8,
             "the page list covers the staff pages"
@@ -391,8 +410,15 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
         for who in [COMMUNE_ADMIN, HELP_AGENT] {
             let b = app.browser();
             b.login(who, PASSWORD).await;
-            for pattern in &staff_pages {
-                let path = substitute(pattern, agent, lyon_agreement, bron_order, &bron_request);
+            for pattern in staff_pages.iter().chain(help_api.iter()) {
+                let path = substitute(
+                    pattern,
+                    agent,
+                    lyon_agreement,
+                    bron_order,
+                    &bron_request,
+                    bron_file,
+                );
                 let page = b.get(&path).await;
                 assert!(
                     [StatusCode::OK, StatusCode::FORBIDDEN, StatusCode::NOT_FOUND]
@@ -490,7 +516,14 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
         let admin = app.browser();
         admin.login(METROPOLIS_ADMIN, PASSWORD).await;
         for pattern in &staff_pages {
-            let path = substitute(pattern, agent, lyon_agreement, bron_order, &bron_request);
+            let path = substitute(
+                pattern,
+                agent,
+                lyon_agreement,
+                bron_order,
+                &bron_request,
+                bron_file,
+            );
             let page = admin.get(&path).await;
             assert_eq!(
                 page.status,
