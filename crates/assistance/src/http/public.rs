@@ -215,6 +215,21 @@ pub struct TrackingQuery {
     envoye: Option<String>,
 }
 
+/// SAU-4: the request of its requester — with the tracking link's secret,
+/// or signed in to the account that sent it; for anyone else it does not
+/// exist.
+async fn requesters_request(
+    app: &AppState,
+    ctx: &PageContext,
+    reference: &str,
+    token: &str,
+) -> Result<store::Request, Error> {
+    let account = ctx.viewer.as_ref().map(|v| v.account_id);
+    store::for_requester(&app.db, reference, token, account)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
 /// SAU-4: the requester's view (never the internal notes).
 pub async fn tracking(
     State(app): State<AppState>,
@@ -222,10 +237,7 @@ pub async fn tracking(
     Path(reference): Path<String>,
     Query(q): Query<TrackingQuery>,
 ) -> Result<Response, Error> {
-    let account = ctx.viewer.as_ref().map(|v| v.account_id);
-    let request = store::for_requester(&app.db, &reference, &q.jeton, account)
-        .await?
-        .ok_or(Error::NotFound)?;
+    let request = requesters_request(&app, &ctx, &reference, &q.jeton).await?;
     let thread = store::thread(&app.db, request.id, Reader::Requester).await?;
     Ok(TrackingPage {
         ctx,
@@ -246,10 +258,7 @@ pub async fn attachment(
     Path((reference, id)): Path<(String, i64)>,
     Query(q): Query<TrackingQuery>,
 ) -> Result<Response, Error> {
-    let account = ctx.viewer.as_ref().map(|v| v.account_id);
-    let request = store::for_requester(&app.db, &reference, &q.jeton, account)
-        .await?
-        .ok_or(Error::NotFound)?;
+    let request = requesters_request(&app, &ctx, &reference, &q.jeton).await?;
     download(&app, request.id, id, Reader::Requester).await
 }
 
@@ -319,10 +328,7 @@ pub async fn reply(
 ) -> Result<Response, Error> {
     let sent = upload::read(request).await?;
     let f: ReplyForm = sent.form()?;
-    let account = ctx.viewer.as_ref().map(|v| v.account_id);
-    let request = store::for_requester(&app.db, &reference, &f.jeton, account)
-        .await?
-        .ok_or(Error::NotFound)?;
+    let request = requesters_request(&app, &ctx, &reference, &f.jeton).await?;
     let length = f.message.trim().chars().count();
     let mut errors = sent.refusals();
     if length > 10_000 || (length == 0 && sent.files.is_empty()) {

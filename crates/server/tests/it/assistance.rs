@@ -370,17 +370,7 @@ async fn the_help_form_and_the_tracking_page_sau_1_sau_4() {
             .await;
         assert_eq!(created.status, 201, "{}: {}", t.name, created.body);
         assert!(created.body.contains("la commune de Villeurbanne"));
-        let start = created.body.find("/aide/suivi/").unwrap();
-        let end = created.body[start..].find('"').unwrap() + start;
-        let link = created.body[start..end].replace("&amp;", "&");
-        let reference = link
-            .split('/')
-            .nth(3)
-            .unwrap()
-            .split('?')
-            .next()
-            .unwrap()
-            .to_string();
+        let (link, reference) = tracking_link_in(&created.body);
         // An agent's internal note and a reply: the tracking page shows the
         // reply, never the note.
         let request = store::for_scope(
@@ -1313,6 +1303,22 @@ async fn help_requests_in_the_export_and_after_deletion_id_8() {
     }
 }
 
+/// The tracking link on a "request recorded" page, and its reference.
+fn tracking_link_in(body: &str) -> (String, String) {
+    let start = body.find("/aide/suivi/").expect("a tracking link");
+    let end = body[start..].find('"').unwrap() + start;
+    let link = body[start..end].replace("&amp;", "&");
+    let reference = link
+        .split('/')
+        .nth(3)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    (link, reference)
+}
+
 fn file(name: &str, bytes: Vec<u8>) -> reqwest::multipart::Part {
     reqwest::multipart::Part::bytes(bytes).file_name(name.to_string())
 }
@@ -1405,17 +1411,7 @@ async fn attachments_are_checked_from_their_bytes_sau_1_sau_4() {
             )
             .await;
         assert_eq!(created.status, 201, "{}: {}", t.name, created.body);
-        let start = created.body.find("/aide/suivi/").unwrap();
-        let end = created.body[start..].find('"').unwrap() + start;
-        let link = created.body[start..end].replace("&amp;", "&");
-        let reference = link
-            .split('/')
-            .nth(3)
-            .unwrap()
-            .split('?')
-            .next()
-            .unwrap()
-            .to_string();
+        let (link, reference) = tracking_link_in(&created.body);
         let secret = link.split("jeton=").nth(1).unwrap().to_string();
         let kinds: Vec<(String, String, i64)> = sqlx::query(
             "SELECT file_name, kind, size FROM help_attachments a JOIN help_requests r ON r.id = a.request_id \
