@@ -19,77 +19,29 @@
 
 import { after, before, describe, test } from 'node:test';
 import { Server, sleep } from '../lib/server.mjs';
+import { AXE_TAGS, BIN, CHROMIUM, CHROMIUM_ARGS, prerequisites } from './common.mjs';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { accessSync, constants, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import os from 'node:os';
-import path from 'node:path';
-
-const require = createRequire(import.meta.url);
-
-const BIN = process.env.MUTUALIS_BIN
-  || path.join(os.homedir(), '.cache', 'mutualis-target', 'debug', 'mutualis');
-const CHROMIUM = process.env.MUTUALIS_CHROMIUM || '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-const IN_CI = /^(1|true|yes)$/i.test(process.env.CI || '');
 
 const DEMO_PASSWORD = 'demo-mutualis-2026';
 const DEMO_TOTP_SECRET = Buffer.from('mutualis-demo-totp!!');
 const METROPOLIS_ADMIN = 'admin@metropole.demo';
 const COMMUNE_ADMIN = 'admin@villeurbanne.demo';
 const DEMO_INSEE = '69266'; // Villeurbanne
-const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
 const READY_TIMEOUT_MS = 60_000;
 const TEST_TIMEOUT_MS = 180_000;
 
 // ---------------------------------------------------------------- prerequisites
 
-function missingPrerequisites() {
-  const missing = [];
-  const executable = (file, what) => {
-    try {
-      accessSync(file, constants.X_OK);
-    } catch {
-      missing.push(`${what} not found or not executable at ${file}`);
-    }
-  };
-  executable(BIN, 'mutualis binary (build it: cd /work/main && CARGO_TARGET_DIR=$HOME/.cache/mutualis-target cargo build; or set MUTUALIS_BIN)');
-  executable(CHROMIUM, 'Chromium (apt-get install chromium; or set MUTUALIS_CHROMIUM)');
-  for (const pkg of ['playwright-core', 'axe-core']) {
-    try {
-      require.resolve(pkg);
-    } catch {
-      missing.push(`npm package ${pkg} not installed (run: npm ci in tests/interop/browser)`);
-    }
-  }
-  return missing;
-}
-
-const MISSING = missingPrerequisites();
-let SKIP = false;
-if (MISSING.length > 0) {
-  const banner = '!'.repeat(78);
-  if (IN_CI) {
-    // Fail loudly: with CI=true, nothing may be skipped.
-    test('browser test prerequisites (CI=true: none may be missing)', () => {
-      assert.fail(`missing prerequisites:\n  - ${MISSING.join('\n  - ')}`);
-    });
-  } else {
-    SKIP = `SKIPPED, missing prerequisites: ${MISSING.join('; ')}`;
-    console.error(`\n${banner}\n!! Mutualis browser accessibility tests SKIPPED (CI is not set):\n!!   - ${MISSING.join('\n!!   - ')}\n${banner}\n`);
-  }
-}
+const { skip: DESCRIBE_SKIP, axeSource: AXE_SOURCE } = prerequisites({
+  suite: 'Mutualis browser accessibility tests',
+  check: 'browser test prerequisites',
+});
 
 // ---------------------------------------------------------------- the server
 
 // ---------------------------------------------------------------- axe
-
-const AXE_SOURCE = MISSING.length === 0 ? readFileSync(require.resolve('axe-core'), 'utf8') : '';
 
 // The platform's CSP forbids inline scripts, so axe is not added as a <script>
 // tag: it is evaluated through the DevTools protocol (not subject to the page's
@@ -288,8 +240,6 @@ function resolvePath(pattern, params) {
 }
 
 // ---------------------------------------------------------------- the tests
-
-const DESCRIBE_SKIP = MISSING.length === 0 ? false : (SKIP || 'missing prerequisites: see the failing test above');
 
 describe('Mutualis pages in headless Chromium with axe-core', { skip: DESCRIBE_SKIP, timeout: 15 * 60_000 }, () => {
   const server = new Server({ bin: BIN, prefix: 'mutualis-a11y-', readyTimeoutMs: READY_TIMEOUT_MS });
