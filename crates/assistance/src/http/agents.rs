@@ -72,6 +72,9 @@ impl InboxPage {
             s.label_en()
         }
     }
+    fn statuses(&self) -> [Status; 5] {
+        Status::ALL
+    }
     fn selected_status(&self, s: &Status) -> bool {
         self.q.statut.as_deref() == Some(s.code())
     }
