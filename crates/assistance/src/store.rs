@@ -60,6 +60,26 @@ pub async fn set_category(db: &Db, service_code: &str, c: &Category) -> Result<(
     Ok(())
 }
 
+/// A service's category (SAU-2), with the service's id; `None` if either
+/// is unknown.
+pub async fn topic(
+    db: &Db,
+    service_code: &str,
+    category_code: &str,
+) -> Result<Option<(i64, Category)>, Error> {
+    let row = sqlx::query(
+        "SELECT s.id AS service_id, c.code, c.label, c.competence, c.first_answer_days, c.resolution_days \
+         FROM services s JOIN help_categories c ON c.service_id = s.id WHERE s.code = $1 AND c.code = $2",
+    )
+    .bind(service_code)
+    .bind(category_code)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row
+        .map(|r| Ok::<_, sqlx::Error>((r.try_get("service_id")?, category_row(&r)?)))
+        .transpose()?)
+}
+
 pub async fn categories(db: &Db, service_code: &str) -> Result<Vec<Category>, Error> {
     Ok(services_with_categories(db)
         .await?
@@ -133,15 +153,13 @@ async fn commune_id(db: &Db, insee: &str) -> Result<Option<i64>, Error> {
 /// reference and tracking secret, and queues the acknowledgement.
 pub async fn create(db: &Db, r: &NewRequest<'_>, public_url: &str) -> Result<Created, Error> {
     let now = clock::now_ms();
-    let service = service_id(db, r.service_code).await?;
-    let category = categories(db, r.service_code)
-        .await?
-        .into_iter()
-        .find(|c| c.code == r.category)
-        .ok_or(Error::Invalid(Msg::new(
-            "Choisissez une catégorie de la liste.",
-            "Choose a category from the list.",
-        )))?;
+    let (service, category) =
+        topic(db, r.service_code, r.category)
+            .await?
+            .ok_or(Error::Invalid(Msg::new(
+                "Choisissez une catégorie de la liste.",
+                "Choose a category from the list.",
+            )))?;
     // Only a member commune can be competent.
     let commune = match r.commune {
         Some(insee) => commune_id(db, insee).await?.map(|id| (insee, id)),
@@ -189,7 +207,8 @@ pub async fn create(db: &Db, r: &NewRequest<'_>, public_url: &str) -> Result<Cre
     .bind(r.page_url)
     .bind(r.email)
     .bind(r.account_id)
-    .bind(r.commune)
+    // Only a member commune is kept (another code says nothing useful).
+    .bind(commune.map(|(insee, _)| insee))
     .bind(organisation_id)
     .bind(now)
     .bind(working_days::due_day(now, category.first_answer_days).to_string())

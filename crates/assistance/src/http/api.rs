@@ -481,8 +481,7 @@ async fn open(app: &AppState, request: Request) -> Result<Response, Response> {
         commune,
         page: body.page.unwrap_or_default(),
     };
-    let choices = Choices::load(app).await.map_err(Error::into_json)?;
-    let created = submission::open(app, &choices, &form, &sent, account)
+    let created = submission::open(app, &form, &sent, account)
         .await
         .map_err(Error::into_json)?
         .map_err(invalid)?;

@@ -123,9 +123,10 @@ pub async fn submit(
 ) -> Result<Response, Error> {
     let sent = upload::read(request).await?;
     let f: HelpForm = sent.form()?;
-    let choices = Choices::load(&app).await?;
     let account = ctx.viewer.as_ref().map(|v| v.account_id);
-    let created = match submission::open(&app, &choices, &f, &sent, account).await? {
+    let opened = submission::open(&app, &f, &sent, account).await?;
+    let choices = Choices::load(&app).await?;
+    let created = match opened {
         Ok(created) => created,
         // SAU-1: the form comes back with what was typed and each problem
         // (a refused file's too); nothing is stored.

@@ -78,11 +78,12 @@ pub fn page_ok(page: &str) -> bool {
         && !page.chars().any(char::is_whitespace)
 }
 
-/// Every field checked; each problem named.
-fn check(
+/// Every field checked; each problem named. `topic` is the service and
+/// category when they exist.
+fn check<'f>(
     f: &HelpForm,
-    services: &[HelpService],
-) -> Result<(String, String, EmailAddress), Vec<Problem>> {
+    topic: Option<(&'f str, &'f str)>,
+) -> Result<(&'f str, &'f str, EmailAddress), Vec<Problem>> {
     let mut problems = Vec::new();
     // The page's forms are screened by the CSRF layer; the API's bodies
     // (JSON) are not: a NUL that PostgreSQL refuses stops here for both.
@@ -102,11 +103,6 @@ fn check(
             ));
         }
     }
-    let topic = f.topic.split_once('/').filter(|(s, c)| {
-        services
-            .iter()
-            .any(|x| x.code == *s && x.categories.iter().any(|k| k.code == *c))
-    });
     if topic.is_none() {
         problems.push(Problem::new(
             "category",
@@ -144,7 +140,7 @@ fn check(
         ));
     }
     match (topic, email, problems.is_empty()) {
-        (Some((s, c)), Ok(e), true) => Ok((s.to_string(), c.to_string(), e)),
+        (Some((s, c)), Ok(e), true) => Ok((s, c, e)),
         _ => Err(problems),
     }
 }
@@ -153,12 +149,17 @@ fn check(
 /// names every problem and nothing is stored (SAU-1).
 pub async fn open(
     app: &AppState,
-    choices: &Choices,
     f: &HelpForm,
     sent: &Submitted,
     account_id: Option<i64>,
 ) -> Result<Result<Created, Vec<Problem>>, Error> {
-    let checked = check(f, &choices.services);
+    let topic = match f.topic.split_once('/') {
+        Some((service, category)) => store::topic(&app.db, service, category)
+            .await?
+            .map(|_| (service, category)),
+        None => None,
+    };
+    let checked = check(f, topic);
     let refused = sent.refusals().into_iter().map(|msg| Problem {
         field: Some("attachments"),
         msg,
@@ -172,15 +173,15 @@ pub async fn open(
         }
     };
     let request = NewRequest {
-        service_code: &service,
-        category: &category,
+        service_code: service,
+        category,
         subject: f.subject.trim(),
         message: f.message.trim(),
         page_url: Some(f.page.as_str()).filter(|p| !p.is_empty()),
         email: email.as_str(),
         account_id,
-        // Only a member commune can be competent.
-        commune: choices.commune_name(&f.commune).map(|_| f.commune.as_str()),
+        // Any code may come: store::create keeps a member commune only.
+        commune: Some(f.commune.as_str()).filter(|c| !c.is_empty()),
         attachments: &sent.files,
     };
     Ok(Ok(
