@@ -18,9 +18,6 @@ use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Executor, Transaction};
 /// `&mut *tx`; it ends with [`Tx::commit`], or rolls back when dropped.
 pub struct Tx {
     inner: Transaction<'static, Any>,
-    /// SQLite: this node's turn to write, given back after the transaction
-    /// (dropped after `inner`).
-    _turn: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Tx {
@@ -57,13 +54,16 @@ pub enum Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite takes one writer at a time. Writers of this node wait their
-    /// turn here and are woken as soon as the previous one commits; left to
-    /// SQLite's busy handler they would poll the lock with sleeps of 1 to
-    /// 100 ms (measured by bench/oidc: about 9 sleeps of 2 ms per login
-    /// flow, with the CPU idle meanwhile). Other processes (the command
-    /// line) still meet the busy timeout.
-    write_turn: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+    /// SQLite takes one writer at a time: a node's write transactions go
+    /// through their own pool of one connection, so writers queue there and
+    /// are woken as soon as the previous one commits. Left to SQLite's busy
+    /// handler they would poll the lock with sleeps of 1 to 100 ms
+    /// (bench/oidc: about 9 sleeps of 2 ms per login flow, the CPU idle
+    /// meanwhile); sharing the readers' connections, a writer whose turn had
+    /// come waited for a connection held by readers, and every writer behind
+    /// it too (bench/assistance). Other processes (the command line) still
+    /// meet the busy timeout.
+    writer: Option<AnyPool>,
 }
 
 /// How long a writer waits for SQLite's lock before giving up.
@@ -101,37 +101,30 @@ impl Db {
         let options = AnyConnectOptions::from_str(url)?
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
-        let pool_options = match backend {
-            Backend::Sqlite => AnyPoolOptions::new()
-                .max_connections(8)
-                .min_connections(1)
-                .after_connect(|conn, _meta| {
-                    Box::pin(async move {
-                        // WAL: readers never block the writer. synchronous=FULL:
-                        // WAL is fsynced at every commit, so an acknowledged
-                        // write survives a power loss, not only a process crash
-                        // (NORMAL would only survive the latter). See
-                        // docs/decisions.md.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = FULL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        let busy = format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}");
-                        conn.execute(sqlx::AssertSqlSafe(busy)).await?;
-                        Ok(())
-                    })
-                }),
-            Backend::Postgres => AnyPoolOptions::new().max_connections(16).min_connections(0),
+        let pool = match backend {
+            Backend::Sqlite => sqlite_pool_options(8).acquire_timeout(Duration::from_secs(10)),
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(16)
+                .min_connections(0)
+                .acquire_timeout(Duration::from_secs(10)),
+        }
+        .connect_with(options.clone())
+        .await?;
+        let writer = match backend {
+            // As long a wait as SQLite's own busy timeout, then the same
+            // failure (PoolTimedOut).
+            Backend::Sqlite => Some(
+                sqlite_pool_options(1)
+                    .acquire_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS.into()))
+                    .connect_with(options)
+                    .await?,
+            ),
+            Backend::Postgres => None,
         };
-        let pool = pool_options
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await?;
-        let write_turn = (backend == Backend::Sqlite)
-            .then(|| std::sync::Arc::new(tokio::sync::Semaphore::new(1)));
         Ok(Db {
             pool,
             backend,
-            write_turn,
+            writer,
         })
     }
 
@@ -165,24 +158,11 @@ impl Db {
     /// at once (`BEGIN IMMEDIATE`), so that two writers queue on the busy
     /// timeout instead of failing on a read-to-write upgrade.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        let turn = match &self.write_turn {
-            // As long as SQLite's own busy timeout, then the same failure.
-            Some(turn) => Some(
-                tokio::time::timeout(
-                    Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS.into()),
-                    turn.clone().acquire_owned(),
-                )
-                .await
-                .map_err(|_| sqlx::Error::PoolTimedOut)?
-                .map_err(|_| sqlx::Error::PoolClosed)?,
-            ),
-            None => None,
+        let inner = match &self.writer {
+            Some(writer) => writer.begin_with("BEGIN IMMEDIATE").await?,
+            None => self.pool.begin().await?,
         };
-        let inner = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        };
-        Ok(Tx { inner, _turn: turn })
+        Ok(Tx { inner })
     }
 
     /// `/readyz`: the database answers.
@@ -191,8 +171,32 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
+}
+
+/// A SQLite pool of `size` connections, each set up for durability.
+fn sqlite_pool_options(size: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(size)
+        .min_connections(1)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // WAL: readers never block the writer. synchronous=FULL:
+                // WAL is fsynced at every commit, so an acknowledged write
+                // survives a power loss, not only a process crash (NORMAL
+                // would only survive the latter). See docs/decisions.md.
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                let busy = format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}");
+                conn.execute(sqlx::AssertSqlSafe(busy)).await?;
+                Ok(())
+            })
+        })
 }
 
 /// True when `err` is a unique-constraint violation (both backends).
