@@ -208,7 +208,6 @@ impl Deliverer {
     /// how many were leased.
     pub async fn run_once(&self, limit: i64) -> Result<usize, sqlx::Error> {
         let leased = lease(&self.db, &self.node, limit).await?;
-        let mut sent = Vec::new();
         for item in &leased {
             let outcome = match Message::parse(&item.kind, &item.payload) {
                 Ok(message) => self.deliver(item.id, &item.idempotency_key, &message).await,
@@ -217,16 +216,18 @@ impl Deliverer {
             let now = clock::now_ms();
             match outcome {
                 Ok(()) => {
-                    sent.push(item.id);
+                    sqlx::query(
+                        "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, \
+                         locked_by = NULL, locked_until = NULL, last_error = NULL \
+                         WHERE id = $2 AND locked_by = $3",
+                    )
+                    .bind(now)
+                    .bind(item.id)
+                    .bind(&self.node)
+                    .execute(self.db.pool())
+                    .await?;
                     metrics::counter!("mutualis_outbox_sent_total", "kind" => item.kind.clone())
                         .increment(1);
-                    // Marked in groups: one write for several messages (on
-                    // SQLite, a commit per message took a quarter of the
-                    // single writer's time under load, bench/assistance).
-                    // A crash before the mark sends at most this group again.
-                    if sent.len() >= MARK_GROUP {
-                        self.mark_sent(&std::mem::take(&mut sent)).await?;
-                    }
                 }
                 Err(e) => {
                     let attempts = item.attempts + 1;
@@ -253,39 +254,9 @@ impl Deliverer {
                 }
             }
         }
-        self.mark_sent(&sent).await?;
         Ok(leased.len())
     }
-
-    /// Marks delivered messages sent, in one transaction; only those this
-    /// node still holds.
-    async fn mark_sent(&self, ids: &[i64]) -> Result<(), sqlx::Error> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let list = (0..ids.len())
-            .map(|i| format!("${}", i + 3))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, \
-             locked_by = NULL, locked_until = NULL, last_error = NULL \
-             WHERE locked_by = $2 AND id IN ({list})"
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(clock::now_ms())
-            .bind(&self.node);
-        for id in ids {
-            query = query.bind(*id);
-        }
-        let mut tx = self.db.begin().await?;
-        query.execute(&mut *tx).await?;
-        tx.commit().await
-    }
 }
-
-/// How many delivered messages are marked sent in one write.
-const MARK_GROUP: usize = 16;
 
 /// Messages waiting to be delivered (the job queue depth metric).
 pub async fn pending_count(db: &Db) -> Result<i64, sqlx::Error> {

@@ -270,31 +270,3 @@ async fn sqlite_is_set_up_for_durability_and_integrity() {
     assert_eq!(fk, 1);
     assert_eq!(busy, 5000);
 }
-
-/// Delivered messages are marked sent in groups: every one of a pass larger
-/// than a group is marked, once, and none is sent again by the next pass.
-#[tokio::test]
-async fn a_pass_marks_every_delivered_message_sent_ops_5() {
-    for t in testing::databases().await {
-        let mut tx = t.db.begin().await.unwrap();
-        for i in 0..40 {
-            outbox::enqueue(&mut tx, &format!("group-{i}"), &email(i))
-                .await
-                .unwrap();
-        }
-        tx.commit().await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let deliverer = Deliverer::new(
-            t.db.clone(),
-            MailConfig::new(None, "Mutualis <a@b.fr>", dir.path()).unwrap(),
-        );
-        assert_eq!(deliverer.run_once(50).await.unwrap(), 40, "{}", t.name);
-        for i in 0..40 {
-            let (status, attempts, _) = status_of(&t.db, &format!("group-{i}")).await;
-            assert_eq!((status.as_str(), attempts), ("sent", 1), "{}: {i}", t.name);
-        }
-        assert_eq!(deliverer.run_once(50).await.unwrap(), 0, "{}", t.name);
-        let files = std::fs::read_dir(dir.path().join("mail")).unwrap().count();
-        assert_eq!(files, 40, "{}: each sent once", t.name);
-    }
-}
