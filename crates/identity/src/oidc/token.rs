@@ -346,7 +346,7 @@ async fn authorization_code(
             "code is missing",
         );
     };
-    // Read (or create) the sector's salt before taking the write turn.
+    // Read (or create) the sector's salt before the write transaction.
     let salt = match oidc_store::sector_salt(&app.db, &client.sector).await {
         Ok(s) => s,
         Err(e) => return internal(e),
