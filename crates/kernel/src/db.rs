@@ -116,6 +116,9 @@ impl Db {
             Backend::Sqlite => Some(
                 sqlite_pool_options(1)
                     .acquire_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS.into()))
+                    // A local file does not drop its connection: no ping
+                    // before each write transaction.
+                    .test_before_acquire(false)
                     .connect_with(options)
                     .await?,
             ),
