@@ -116,6 +116,9 @@ pub struct NewRequest<'a> {
     pub commune: Option<&'a str>,
     /// SAU-1: files checked at the edge.
     pub attachments: &'a [Accepted],
+    /// The service's id and the category, when the caller has already read
+    /// them (`topic`); otherwise `create` reads them.
+    pub topic: Option<(i64, Category)>,
 }
 
 /// What creating a request gives.
@@ -153,13 +156,14 @@ async fn commune_id(db: &Db, insee: &str) -> Result<Option<i64>, Error> {
 /// reference and tracking secret, and queues the acknowledgement.
 pub async fn create(db: &Db, r: &NewRequest<'_>, public_url: &str) -> Result<Created, Error> {
     let now = clock::now_ms();
-    let (service, category) =
-        topic(db, r.service_code, r.category)
-            .await?
-            .ok_or(Error::Invalid(Msg::new(
-                "Choisissez une catégorie de la liste.",
-                "Choose a category from the list.",
-            )))?;
+    let known = match &r.topic {
+        Some(t) => Some(t.clone()),
+        None => topic(db, r.service_code, r.category).await?,
+    };
+    let (service, category) = known.ok_or(Error::Invalid(Msg::new(
+        "Choisissez une catégorie de la liste.",
+        "Choose a category from the list.",
+    )))?;
     // Only a member commune can be competent.
     let commune = match r.commune {
         Some(insee) => commune_id(db, insee).await?.map(|id| (insee, id)),

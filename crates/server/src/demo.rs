@@ -369,6 +369,7 @@ async fn seed_help_requests(app: &AppState) -> anyhow::Result<()> {
             account_id: None,
             commune: Some(DEMO_COMMUNE),
             attachments: &[],
+            topic: None,
         },
         &app.site.public_url,
     )
@@ -412,6 +413,7 @@ async fn seed_help_requests(app: &AppState) -> anyhow::Result<()> {
             account_id: None,
             commune: Some(DEMO_COMMUNE),
             attachments: &[],
+            topic: None,
         },
         url,
     )

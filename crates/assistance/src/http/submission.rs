@@ -153,13 +153,14 @@ pub async fn open(
     sent: &Submitted,
     account_id: Option<i64>,
 ) -> Result<Result<Created, Vec<Problem>>, Error> {
-    let topic = match f.topic.split_once('/') {
-        Some((service, category)) => store::topic(&app.db, service, category)
-            .await?
-            .map(|_| (service, category)),
-        None => None,
+    let (codes, known) = match f.topic.split_once('/') {
+        Some((service, category)) => match store::topic(&app.db, service, category).await? {
+            Some(known) => (Some((service, category)), Some(known)),
+            None => (None, None),
+        },
+        None => (None, None),
     };
-    let checked = check(f, topic);
+    let checked = check(f, codes);
     let refused = sent.refusals().into_iter().map(|msg| Problem {
         field: Some("attachments"),
         msg,
@@ -183,6 +184,7 @@ pub async fn open(
         // Any code may come: store::create keeps a member commune only.
         commune: Some(f.commune.as_str()).filter(|c| !c.is_empty()),
         attachments: &sent.files,
+        topic: known,
     };
     Ok(Ok(
         store::create(&app.db, &request, &app.site.public_url).await?

@@ -25,6 +25,7 @@ fn request<'a>(service: &'a str, category: &'a str, commune: Option<&'a str>) ->
         account_id: None,
         commune,
         attachments: &[],
+        topic: None,
     }
 }
 

@@ -377,6 +377,7 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
                     kind: assistance::domain::attachment::Kind::Text,
                     bytes: b"DEMANDE-DE-BRON en fichier".to_vec(),
                 }],
+                topic: None,
             },
             "https://mutualis.example",
         )
