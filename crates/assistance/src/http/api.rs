@@ -115,7 +115,10 @@ fn not_found() -> Response {
     error_json(
         StatusCode::NOT_FOUND,
         "not_found",
-        Msg::new("Introuvable.", "Not found."),
+        Msg::new(
+            "Introuvable : vérifiez la référence, le code du service ou le secret du lien de suivi.",
+            "Not found: check the reference, the service's code or the tracking link's secret.",
+        ),
         vec![],
     )
 }
@@ -128,14 +131,17 @@ impl Error {
     fn into_json(self) -> Response {
         match self {
             Error::NotFound => not_found(),
-            Error::Forbidden => forbidden(Msg::new("Accès refusé.", "Access refused.")),
+            Error::Forbidden => forbidden(Msg::new(
+                "Accès refusé : ce jeton ne donne pas droit à cette demande.",
+                "Access refused: this token gives no right to this request.",
+            )),
             Error::Invalid(msg) => invalid(vec![Problem { field: None, msg }]),
             Error::NotAllowed(_) => error_json(
                 StatusCode::CONFLICT,
                 "conflict",
                 Msg::new(
-                    "Impossible dans l'état actuel de la demande.",
-                    "Not possible in the request's current status.",
+                    "Impossible dans l'état actuel de la demande : lisez son état, puis recommencez.",
+                    "Not possible in the request's current status: read its status, then try again.",
                 ),
                 vec![],
             ),
