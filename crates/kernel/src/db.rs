@@ -7,12 +7,14 @@
 //! carries on both sides: integers (timestamps are Unix milliseconds), text
 //! (dates as ISO `YYYY-MM-DD`, decimals as strings) and blobs.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Connection, Executor, Row, Transaction};
 
 /// A write transaction. It derefs to its connection, so statements run on
 /// `&mut *tx`; it ends with [`Tx::commit`], or rolls back when dropped.
@@ -64,7 +66,21 @@ pub struct Db {
     /// it too (bench/assistance). Other processes (the command line) still
     /// meet the busy timeout.
     writer: Option<AnyPool>,
+    /// The blocks of numbers this node has reserved, by series
+    /// ([`Db::next_number`]).
+    numbers: Arc<tokio::sync::Mutex<HashMap<String, Block>>>,
 }
+
+/// Numbers `next..end` of a series, reserved by this node.
+#[derive(Debug, Default)]
+struct Block {
+    next: i64,
+    end: i64,
+}
+
+/// How many numbers a node reserves at a time. A node that stops loses the
+/// rest of its block: numbers have gaps, never duplicates.
+const NUMBER_BLOCK: i64 = 100;
 
 /// How long a writer waits for SQLite's lock before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
@@ -106,7 +122,23 @@ impl Db {
             Backend::Postgres => AnyPoolOptions::new()
                 .max_connections(16)
                 .min_connections(0)
-                .acquire_timeout(Duration::from_secs(10)),
+                .acquire_timeout(Duration::from_secs(10))
+                // sqlx pings every connection it hands out: a round trip
+                // per statement run on the pool, as many as the statements
+                // themselves in a help request's creation (bench/assistance,
+                // where sending on sockets was most of the CPU). A connection
+                // in use within the last second is alive; an older one is
+                // pinged, and dropped if it does not answer (the server
+                // restarted, a firewall cut it), as HikariCP does.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for > Duration::from_secs(1) {
+                            conn.ping().await?;
+                        }
+                        Ok(true)
+                    })
+                }),
         }
         .connect_with(options.clone())
         .await?;
@@ -116,9 +148,6 @@ impl Db {
             Backend::Sqlite => Some(
                 sqlite_pool_options(1)
                     .acquire_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS.into()))
-                    // A local file does not drop its connection: no ping
-                    // before each write transaction.
-                    .test_before_acquire(false)
                     .connect_with(options)
                     .await?,
             ),
@@ -128,6 +157,7 @@ impl Db {
             pool,
             backend,
             writer,
+            numbers: Arc::default(),
         })
     }
 
@@ -168,6 +198,39 @@ impl Db {
         Ok(Tx { inner })
     }
 
+    /// The next number of `series` (e.g. `SAU-2026`, SAU-4), unique across
+    /// every node sharing the database. Each node reserves a block of
+    /// [`NUMBER_BLOCK`] numbers in a short transaction of its own and hands
+    /// them out in order: a creation no longer holds a counter row locked
+    /// until its commit, which serialised them (bench/assistance). Numbers
+    /// rise within a node; across nodes, and after a restart, they have gaps.
+    ///
+    /// Call it before [`Db::begin`], never inside a write transaction: on
+    /// SQLite the reservation needs the single writer.
+    pub async fn next_number(&self, series: &str) -> Result<i64, sqlx::Error> {
+        let mut numbers = self.numbers.lock().await;
+        let block = numbers.entry(series.to_string()).or_default();
+        if block.next >= block.end {
+            let mut tx = self.begin().await?;
+            let last: i64 = sqlx::query(
+                "INSERT INTO number_series (series, last) VALUES ($1, $2) ON CONFLICT (series) \
+                 DO UPDATE SET last = number_series.last + $2 RETURNING last",
+            )
+            .bind(series)
+            .bind(NUMBER_BLOCK)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("last")?;
+            tx.commit().await?;
+            *block = Block {
+                next: last - NUMBER_BLOCK + 1,
+                end: last + 1,
+            };
+        }
+        block.next += 1;
+        Ok(block.next - 1)
+    }
+
     /// `/readyz`: the database answers.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
@@ -186,6 +249,9 @@ fn sqlite_pool_options(size: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(size)
         .min_connections(1)
+        // A local file does not drop its connections: no ping (a round
+        // trip to sqlx's SQLite thread) before handing one out.
+        .test_before_acquire(false)
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 // WAL: readers never block the writer. synchronous=FULL:

@@ -67,18 +67,31 @@ pub async fn enqueue(
     idempotency_key: &str,
     message: &Message,
 ) -> Result<bool, sqlx::Error> {
-    let now = clock::now_ms();
-    let done = sqlx::query(
+    Ok(enqueue_many(tx, &[(idempotency_key, message)]).await? == 1)
+}
+
+/// Queues several messages in one statement (help requests opened in a
+/// group, SAU-1); as [`enqueue`] for each. Returns how many were queued.
+pub async fn enqueue_many(tx: &mut Tx, messages: &[(&str, &Message)]) -> Result<u64, sqlx::Error> {
+    if messages.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<String> = (0..messages.len())
+        .map(|i| format!("(${}, ${}, ${}, $1, $1)", 3 * i + 2, 3 * i + 3, 3 * i + 4))
+        .collect();
+    let sql = format!(
         "INSERT INTO outbox (kind, idempotency_key, payload, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $4) ON CONFLICT (idempotency_key) DO NOTHING",
-    )
-    .bind(message.kind())
-    .bind(idempotency_key)
-    .bind(message.payload())
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
+         VALUES {} ON CONFLICT (idempotency_key) DO NOTHING",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(clock::now_ms());
+    for (key, message) in messages {
+        query = query
+            .bind(message.kind())
+            .bind(*key)
+            .bind(message.payload());
+    }
+    Ok(query.execute(&mut **tx).await?.rows_affected())
 }
 
 /// Retry policy: 2 s, 4 s, 8 s … capped at one hour, 15 attempts (about

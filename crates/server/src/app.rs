@@ -81,13 +81,15 @@ pub fn register_personal_data() {
 }
 
 /// What each area keeps in the state: the identity area's signing keys
-/// (created at first start) and its cache of OpenID Connect clients.
+/// (created at first start) and its cache of OpenID Connect clients; the
+/// assistance area's writer of new help requests.
 pub async fn compose(mut state: AppState) -> anyhow::Result<AppState> {
     register_personal_data();
     let keys = identity::oidc::keys::KeyStore::open(&state.db, &state.master_key).await?;
     let extensions = std::sync::Arc::make_mut(&mut state.extensions);
     extensions.insert(keys);
     extensions.insert(identity::oidc::clients::ClientCache::default());
+    extensions.insert(assistance::store::Creations::start(state.db.clone()));
     Ok(state)
 }
 

@@ -312,20 +312,39 @@ pub struct AnnexRow {
 
 impl AnnexRow {
     pub fn start(&self, dates: &AgreementDates) -> Option<Date> {
-        self.start_on.or(dates.effective())
+        annex_start(self.start_on, dates)
     }
     /// The annex's last day: its own end, or the agreement's.
     pub fn last_day(&self, dates: &AgreementDates) -> Option<Date> {
-        match (self.end.map(|(d, _)| d), dates.last_day()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        annex_last_day(self.end.map(|(d, _)| d), dates)
     }
     pub fn in_force_on(&self, dates: &AgreementDates, day: Date) -> bool {
-        match (self.start(dates), self.last_day(dates)) {
-            (Some(s), Some(e)) => s <= day && day <= e,
-            _ => false,
-        }
+        annex_in_force(self.start_on, self.end.map(|(d, _)| d), dates, day)
+    }
+}
+
+fn annex_start(start_on: Option<Date>, dates: &AgreementDates) -> Option<Date> {
+    start_on.or(dates.effective())
+}
+
+fn annex_last_day(end_on: Option<Date>, dates: &AgreementDates) -> Option<Date> {
+    match (end_on, dates.last_day()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// CONV-4: an annex is in force from its start (or the agreement's
+/// effective date) to its last day (its end or the agreement's).
+fn annex_in_force(
+    start_on: Option<Date>,
+    end_on: Option<Date>,
+    dates: &AgreementDates,
+    day: Date,
+) -> bool {
+    match (annex_start(start_on, dates), annex_last_day(end_on, dates)) {
+        (Some(s), Some(e)) => s <= day && day <= e,
+        _ => false,
     }
 }
 
@@ -336,24 +355,34 @@ fn decimal_opt(r: &AnyRow, name: &str) -> Result<Option<Decimal>, sqlx::Error> {
 }
 
 /// CONV-4, for SAU-2's routing: whether the commune of `insee_code` has an
-/// annex in force for the service `service_code` on `day`.
+/// annex in force for the service `service_code` on `day`. One statement:
+/// it runs for every help request opened (bench/assistance).
 pub async fn service_in_force(
     db: &Db,
     insee_code: &str,
     service_code: &str,
     day: Date,
 ) -> Result<bool, sqlx::Error> {
-    let rows = sqlx::query(select_agreements!("WHERE o.insee_code = $1"))
-        .bind(insee_code)
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(
+        "SELECT a.id, a.commune_signed_on, a.metropolis_signed_on, a.ended_on, a.end_reason, o.id AS org_id, \
+         o.kind, o.insee_code, o.siren, o.name, x.start_on AS annex_start_on, x.end_on AS annex_end_on, \
+         x.end_reason AS annex_end_reason \
+         FROM agreements a JOIN organisations o ON o.id = a.commune_id \
+         JOIN annexes x ON x.agreement_id = a.id JOIN services s ON s.id = x.service_id \
+         WHERE o.insee_code = $1 AND s.code = $2",
+    )
+    .bind(insee_code)
+    .bind(service_code)
+    .fetch_all(db.pool())
+    .await?;
     for row in &rows {
         let agreement = agreement_row(row)?;
-        let in_force = annexes(db, agreement.id)
-            .await?
-            .iter()
-            .any(|x| x.service_code == service_code && x.in_force_on(&agreement.dates, day));
-        if in_force {
+        let start_on = parse_opt_date(row.try_get("annex_start_on")?)?;
+        // As in `annexes`: an end without its reason is no end.
+        let reason: Option<String> = row.try_get("annex_end_reason")?;
+        let end_on = parse_opt_date(row.try_get("annex_end_on")?)?
+            .filter(|_| reason.as_deref().and_then(EndReason::parse).is_some());
+        if annex_in_force(start_on, end_on, &agreement.dates, day) {
             return Ok(true);
         }
     }

@@ -186,7 +186,9 @@ pub async fn open(
         attachments: &sent.files,
         topic: known,
     };
-    Ok(Ok(
-        store::create(&app.db, &request, &app.site.public_url).await?
-    ))
+    let url = &app.site.public_url;
+    Ok(Ok(match app.extensions.get::<store::Creations>() {
+        Some(creations) => creations.create(&request, url).await?,
+        None => store::create(&app.db, &request, url).await?,
+    }))
 }

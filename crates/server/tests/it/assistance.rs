@@ -6,8 +6,8 @@
 use assistance::domain::routing::{Destination, Reason};
 use assistance::domain::workflow::Status;
 use assistance::store::{self, NewRequest, Reader};
-use kernel::testing;
 use kernel::web::Scope;
+use kernel::{Db, testing};
 use sqlx::Row;
 
 use crate::support::TestApp;
@@ -158,6 +158,31 @@ async fn references_are_unique_under_concurrency_sau_4() {
             "{}: no gap",
             t.name
         );
+        // SAU-4 across nodes: a second node on the same database reserves
+        // its own block of numbers (kernel::Db::next_number), so the two
+        // nodes' references never collide, whatever the interleaving.
+        let other = Db::connect(&t.url).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let db = if i % 2 == 0 {
+                app.state.db.clone()
+            } else {
+                other.clone()
+            };
+            tasks.push(tokio::spawn(async move {
+                store::create(&db, &request("toodego", "voirie", None), URL)
+                    .await
+                    .unwrap()
+                    .reference
+            }));
+        }
+        for task in tasks {
+            references.push(task.await.unwrap());
+        }
+        references.sort();
+        references.dedup();
+        assert_eq!(references.len(), 24 + 40, "{}: unique across nodes", t.name);
+        other.close().await;
         // The tracking secrets are long and distinct; a wrong one finds nothing.
         let c = store::create(&app.state.db, &request("toodego", "voirie", None), URL)
             .await
@@ -2162,6 +2187,107 @@ async fn services_are_linked_by_the_metropolis_sau_7() {
             )
             .await;
         assert_eq!(refused.status, 403, "{}", t.name);
+        app.stop().await;
+    }
+}
+
+/// SAU-1, SAU-4: requests that arrive together are written by one
+/// transaction (store::Creations); each keeps its own routing, message and
+/// acknowledgement, and one that cannot be written fails alone.
+#[tokio::test]
+async fn requests_written_together_stay_whole_and_apart_sau_1_sau_4() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let db = app.state.db.clone();
+        let creations = store::Creations::start(db.clone());
+        // A first request reserves a block of references, so that the next
+        // ones need no write to be numbered.
+        creations
+            .create(&request("toodego", "voirie", None), URL)
+            .await
+            .unwrap();
+        let before = stored(&t).await;
+        // Hold the writer (SQLite's write lock; a table lock on PostgreSQL)
+        // while the requests arrive: they queue, and are written as groups.
+        let mut hold = db.begin().await.unwrap();
+        if db.backend() == kernel::Backend::Postgres {
+            sqlx::query("LOCK TABLE help_requests IN EXCLUSIVE MODE")
+                .execute(&mut *hold)
+                .await
+                .unwrap();
+        }
+        let mut tasks = Vec::new();
+        for i in 0..41_usize {
+            let creations = creations.clone();
+            tasks.push(tokio::spawn(async move {
+                let (subject, message, email) = (
+                    format!("Demande {i}"),
+                    format!("Message numéro {i}"),
+                    format!("personne{i}@example.fr"),
+                );
+                let (category, commune) = match i % 3 {
+                    0 => ("etat-civil", Some("69266")),
+                    1 => ("etat-civil", Some("69123")),
+                    _ => ("voirie", None),
+                };
+                let r = NewRequest {
+                    subject: &subject,
+                    message: &message,
+                    email: &email,
+                    // An account that does not exist: this one cannot be written.
+                    account_id: (i == 20).then_some(987_654_321),
+                    ..request("toodego", category, commune)
+                };
+                (i, creations.create(&r, URL).await)
+            }));
+        }
+        // Let them reach the queue (if some come later, they form a later
+        // group: what is checked below holds either way).
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        hold.rollback().await.unwrap();
+        let mut created = Vec::new();
+        for task in tasks {
+            let (i, result) = task.await.unwrap();
+            if i == 20 {
+                assert!(result.is_err(), "{}: the unknown account fails", t.name);
+            } else {
+                created.push((i, result.unwrap()));
+            }
+        }
+        assert_eq!(stored(&t).await, before + 40, "{}", t.name);
+        for (i, c) in &created {
+            let row = sqlx::query(
+                "SELECT r.reference, r.subject, r.requester_email, r.organisation_id, m.body, \
+                 g.organisation_id AS routed_to, g.reason, o.payload \
+                 FROM help_requests r JOIN help_messages m ON m.request_id = r.id \
+                 JOIN help_routings g ON g.request_id = r.id \
+                 JOIN outbox o ON o.idempotency_key = 'help-ack:' || r.reference WHERE r.id = $1",
+            )
+            .bind(c.id)
+            .fetch_all(t.db.pool())
+            .await
+            .unwrap();
+            assert_eq!(row.len(), 1, "{}: one message, routing, e-mail", t.name);
+            let row = &row[0];
+            assert_eq!(row.get::<String, _>("reference"), c.reference);
+            assert_eq!(row.get::<String, _>("subject"), format!("Demande {i}"));
+            assert_eq!(row.get::<String, _>("body"), format!("Message numéro {i}"));
+            let email = format!("personne{i}@example.fr");
+            assert_eq!(row.get::<String, _>("requester_email"), email);
+            assert_eq!(row.get::<i64, _>("organisation_id"), c.organisation_id);
+            assert_eq!(row.get::<i64, _>("routed_to"), c.organisation_id);
+            assert_eq!(row.get::<String, _>("reason"), c.decision.reason.code());
+            let payload: String = row.get("payload");
+            assert!(payload.contains(&email), "{payload}");
+            assert!(payload.contains(&store::tracking_link(URL, &c.reference, &c.tracking_token)));
+        }
+        // Villeurbanne joined Toodego in the demo, Lyon did not.
+        let villeurbanne = org(&t, Some("69266")).await;
+        assert!(
+            created
+                .iter()
+                .all(|(i, c)| (i % 3 == 0) == (c.organisation_id == villeurbanne))
+        );
         app.stop().await;
     }
 }

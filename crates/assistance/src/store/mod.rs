@@ -11,9 +11,12 @@ use sqlx::Row;
 
 use crate::Error;
 use crate::domain::attachment::{Accepted, Kind};
-use crate::domain::routing::{self, Competence, Decision, Destination};
+use crate::domain::routing::Competence;
 use crate::domain::workflow::{self, Event, Status};
-use crate::domain::{reference, working_days};
+use crate::domain::working_days;
+
+mod creation;
+pub use creation::{Created, Creations, NewRequest, create};
 
 /// A category of a service's competence matrix (SAU-2) and its deadlines.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,172 +103,6 @@ fn category_row(r: &sqlx::any::AnyRow) -> Result<Category, sqlx::Error> {
         competence: Competence::parse(&competence).unwrap_or(Competence::Metropolis),
         first_answer_days: days("first_answer_days")?,
         resolution_days: days("resolution_days")?,
-    })
-}
-
-/// A help request as submitted (checked at the edge).
-pub struct NewRequest<'a> {
-    pub service_code: &'a str,
-    pub category: &'a str,
-    pub subject: &'a str,
-    pub message: &'a str,
-    pub page_url: Option<&'a str>,
-    pub email: &'a str,
-    pub account_id: Option<i64>,
-    /// The requester's commune (INSEE code), when known.
-    pub commune: Option<&'a str>,
-    /// SAU-1: files checked at the edge.
-    pub attachments: &'a [Accepted],
-    /// The service's id and the category, when the caller has already read
-    /// them (`topic`); otherwise `create` reads them.
-    pub topic: Option<(i64, Category)>,
-}
-
-/// What creating a request gives.
-#[derive(Clone, Debug)]
-pub struct Created {
-    pub id: i64,
-    pub reference: String,
-    /// The secret of the tracking link (only its SHA-256 is stored).
-    pub tracking_token: String,
-    pub decision: Decision,
-    pub organisation_id: i64,
-}
-
-async fn metropolis_id(db: &Db) -> Result<i64, Error> {
-    Ok(
-        sqlx::query("SELECT id FROM organisations WHERE kind = 'metropolis'")
-            .fetch_one(db.pool())
-            .await?
-            .try_get("id")?,
-    )
-}
-
-async fn commune_id(db: &Db, insee: &str) -> Result<Option<i64>, Error> {
-    Ok(
-        sqlx::query("SELECT id FROM organisations WHERE kind = 'commune' AND insee_code = $1")
-            .bind(insee)
-            .fetch_optional(db.pool())
-            .await?
-            .map(|r| r.try_get("id"))
-            .transpose()?,
-    )
-}
-
-/// SAU-1, SAU-2, SAU-4: records the request routed by competence, with its
-/// reference and tracking secret, and queues the acknowledgement.
-pub async fn create(db: &Db, r: &NewRequest<'_>, public_url: &str) -> Result<Created, Error> {
-    let now = clock::now_ms();
-    let known = match &r.topic {
-        Some(t) => Some(t.clone()),
-        None => topic(db, r.service_code, r.category).await?,
-    };
-    let (service, category) = known.ok_or(Error::Invalid(Msg::new(
-        "Choisissez une catégorie de la liste.",
-        "Choose a category from the list.",
-    )))?;
-    // Only a member commune can be competent.
-    let commune = match r.commune {
-        Some(insee) => commune_id(db, insee).await?.map(|id| (insee, id)),
-        None => None,
-    };
-    let joined = match commune {
-        Some((insee, _)) => {
-            agreements::store::service_in_force(
-                db,
-                insee,
-                r.service_code,
-                working_days::paris_day(now),
-            )
-            .await?
-        }
-        None => false,
-    };
-    let decision = routing::route(Some(category.competence), commune.map(|c| c.0), joined);
-    let organisation_id = match (&decision.destination, commune) {
-        (Destination::Commune(_), Some((_, id))) => id,
-        _ => metropolis_id(db).await?,
-    };
-    let tracking_token = random::token(24);
-    let year = working_days::paris_day(now).year();
-    let mut tx = db.begin().await?;
-    let number: i64 = sqlx::query(
-        "INSERT INTO help_request_counters (year, last) VALUES ($1, 1) \
-         ON CONFLICT (year) DO UPDATE SET last = help_request_counters.last + 1 RETURNING last",
-    )
-    .bind(i64::from(year))
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("last")?;
-    let reference = reference::format(year, number);
-    let id: i64 = sqlx::query(
-        "INSERT INTO help_requests (reference, tracking_hash, service_id, category, subject, page_url, requester_email, \
-         requester_account_id, requester_commune, organisation_id, status, created_at, updated_at, first_answer_due, \
-         resolution_due) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'new', $11, $11, $12, $13) RETURNING id",
-    )
-    .bind(&reference)
-    .bind(random::sha256_hex(&tracking_token))
-    .bind(service)
-    .bind(r.category)
-    .bind(r.subject)
-    .bind(r.page_url)
-    .bind(r.email)
-    .bind(r.account_id)
-    // Only a member commune is kept (another code says nothing useful).
-    .bind(commune.map(|(insee, _)| insee))
-    .bind(organisation_id)
-    .bind(now)
-    .bind(working_days::due_day(now, category.first_answer_days).to_string())
-    .bind(working_days::due_day(now, category.resolution_days).to_string())
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("id")?;
-    record_routing(
-        &mut tx,
-        id,
-        organisation_id,
-        decision.reason.code(),
-        None,
-        None,
-        now,
-    )
-    .await?;
-    let message = insert_message(
-        &mut tx,
-        id,
-        "requester",
-        r.account_id,
-        false,
-        r.message,
-        now,
-    )
-    .await?;
-    insert_attachments(&mut tx, id, message, r.attachments, now).await?;
-    let link = tracking_link(public_url, &reference, &tracking_token);
-    outbox::enqueue(
-        &mut tx,
-        &format!("help-ack:{reference}"),
-        &Message::Email(Email {
-            to: r.email.to_string(),
-            subject: format!("Votre demande {reference} est enregistrée"),
-            html: None,
-            text: format!(
-                "Bonjour,\n\nVotre demande d'aide « {} » est enregistrée sous la référence {reference}.\n\
-                 Vous pouvez la suivre et y répondre ici :\n{link}\n\nCe lien est personnel : ne le \
-                 transmettez pas.\n\nMutualis\n\n---\nYour help request is recorded as {reference}. \
-                 Follow it and reply here: {link}\n",
-                r.subject
-            ),
-        }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Created {
-        id,
-        reference,
-        tracking_token,
-        decision,
-        organisation_id,
     })
 }
 
