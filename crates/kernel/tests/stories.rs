@@ -270,3 +270,61 @@ async fn sqlite_is_set_up_for_durability_and_integrity() {
     assert_eq!(fk, 1);
     assert_eq!(busy, 5000);
 }
+
+/// OPS-5: a pass delivers what it leased, marks the delivered messages sent
+/// together, and leaves a failed one pending for its back-off; messages
+/// queued together in one statement (`enqueue_many`) each keep their key.
+#[tokio::test]
+async fn a_pass_marks_its_delivered_messages_sent_and_its_failures_pending_ops_5() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for t in testing::databases().await {
+        let hook = Message::Webhook(Webhook {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            body: "{}".into(),
+            secret: None,
+            content_type: None,
+        });
+        let (a, b, c) = (email(11), email(12), email(13));
+        let mut tx = t.db.begin().await.unwrap();
+        outbox::enqueue(&mut tx, "pass-hook", &hook).await.unwrap();
+        let queued = outbox::enqueue_many(
+            &mut tx,
+            &[
+                ("pass-a", &a),
+                ("pass-b", &b),
+                ("pass-a", &c),
+                ("pass-c", &c),
+            ],
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(queued, 3, "{}: the repeated key is kept once", t.name);
+        let dir = tempfile::tempdir().unwrap();
+        let deliverer = Deliverer::new(
+            t.db.clone(),
+            MailConfig::new(None, "Mutualis <a@b.fr>", dir.path()).unwrap(),
+        );
+        assert_eq!(deliverer.run_once(10).await.unwrap(), 4, "{}", t.name);
+        for key in ["pass-a", "pass-b", "pass-c"] {
+            let (status, attempts, _) = status_of(&t.db, key).await;
+            assert_eq!(
+                (status.as_str(), attempts),
+                ("sent", 1),
+                "{}: {key}",
+                t.name
+            );
+        }
+        let (status, attempts, _) = status_of(&t.db, "pass-hook").await;
+        assert_eq!((status.as_str(), attempts), ("pending", 1), "{}", t.name);
+        assert_eq!(outbox::pending_count(&t.db).await.unwrap(), 1, "{}", t.name);
+        let files = std::fs::read_dir(dir.path().join("mail")).unwrap().count();
+        assert_eq!(files, 3, "{}: three e-mails, the first of pass-a", t.name);
+        // Nothing is due: the next pass leases nothing.
+        assert_eq!(deliverer.run_once(10).await.unwrap(), 0, "{}", t.name);
+    }
+}

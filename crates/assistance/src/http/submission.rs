@@ -153,8 +153,11 @@ pub async fn open(
     sent: &Submitted,
     account_id: Option<i64>,
 ) -> Result<Result<Created, Vec<Problem>>, Error> {
+    // Any code may come: store::create keeps a member commune only.
+    let commune = Some(f.commune.as_str()).filter(|c| !c.is_empty());
     let (codes, known) = match f.topic.split_once('/') {
-        Some((service, category)) => match store::topic(&app.db, service, category).await? {
+        Some((service, category)) => match store::topic(&app.db, service, category, commune).await?
+        {
             Some(known) => (Some((service, category)), Some(known)),
             None => (None, None),
         },
@@ -181,8 +184,7 @@ pub async fn open(
         page_url: Some(f.page.as_str()).filter(|p| !p.is_empty()),
         email: email.as_str(),
         account_id,
-        // Any code may come: store::create keeps a member commune only.
-        commune: Some(f.commune.as_str()).filter(|c| !c.is_empty()),
+        commune,
         attachments: &sent.files,
         topic: known,
     };

@@ -18,10 +18,10 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{Category, insert_attachments, topic, tracking_link};
+use super::{Category, category_row, insert_attachments, tracking_link};
 use crate::Error;
 use crate::domain::attachment::Accepted;
-use crate::domain::routing::{self, Decision, Destination};
+use crate::domain::routing::{self, Competence, Decision, Destination};
 use crate::domain::{reference, working_days};
 
 /// A help request as submitted (checked at the edge).
@@ -37,9 +37,10 @@ pub struct NewRequest<'a> {
     pub commune: Option<&'a str>,
     /// SAU-1: files checked at the edge.
     pub attachments: &'a [Accepted],
-    /// The service's id and the category, when the caller has already read
-    /// them (`topic`); otherwise `create` reads them.
-    pub topic: Option<(i64, Category)>,
+    /// What routing needs, when the caller has already read it with
+    /// [`topic`] for this service, category and commune; otherwise
+    /// `create` reads it.
+    pub topic: Option<Topic>,
 }
 
 /// What creating a request gives.
@@ -101,28 +102,45 @@ impl Prepared {
     }
 }
 
-/// SAU-2: the metropolis's id, and the id of the commune of `insee` if it
-/// is a member (one statement: it runs for every request opened).
-async fn organisations(db: &Db, insee: Option<&str>) -> Result<(i64, Option<i64>), Error> {
-    let rows = sqlx::query(
-        "SELECT id, kind FROM organisations WHERE kind = 'metropolis' \
-         OR (kind = 'commune' AND insee_code = $1)",
+/// What routing a request needs (SAU-2): the service's category with its
+/// deadlines, the metropolis, and the requester's commune if it is a member.
+#[derive(Clone, Debug)]
+pub struct Topic {
+    pub service_id: i64,
+    pub category: Category,
+    metropolis_id: i64,
+    /// Only a member commune can be competent.
+    commune_id: Option<i64>,
+}
+
+/// [`Topic`] in one statement (it runs for every request opened); `None`
+/// when the service or the category is unknown.
+pub async fn topic(
+    db: &Db,
+    service_code: &str,
+    category_code: &str,
+    commune: Option<&str>,
+) -> Result<Option<Topic>, Error> {
+    let row = sqlx::query(
+        "SELECT s.id AS service_id, c.code, c.label, c.competence, c.first_answer_days, c.resolution_days, \
+         (SELECT id FROM organisations WHERE kind = 'metropolis') AS metropolis_id, \
+         (SELECT id FROM organisations WHERE kind = 'commune' AND insee_code = $3) AS commune_id \
+         FROM services s JOIN help_categories c ON c.service_id = s.id WHERE s.code = $1 AND c.code = $2",
     )
-    .bind(insee)
-    .fetch_all(db.pool())
+    .bind(service_code)
+    .bind(category_code)
+    .bind(commune)
+    .fetch_optional(db.pool())
     .await?;
-    let (mut metropolis, mut commune) = (None, None);
-    for r in rows {
-        let kind: String = r.try_get("kind")?;
-        let id: i64 = r.try_get("id")?;
-        if kind == "metropolis" {
-            metropolis = Some(id);
-        } else {
-            commune = Some(id);
-        }
-    }
-    let metropolis = metropolis.ok_or(sqlx::Error::RowNotFound)?;
-    Ok((metropolis, commune))
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(Topic {
+        service_id: r.try_get("service_id")?,
+        category: category_row(&r)?,
+        metropolis_id: r
+            .try_get::<Option<i64>, _>("metropolis_id")?
+            .ok_or(sqlx::Error::RowNotFound)?,
+        commune_id: r.try_get("commune_id")?,
+    }))
 }
 
 /// Reads what routing needs (SAU-2), takes the reference (SAU-4) and
@@ -132,17 +150,22 @@ async fn prepare(db: &Db, r: &NewRequest<'_>, public_url: &str) -> Result<Prepar
     let now = clock::now_ms();
     let known = match &r.topic {
         Some(t) => Some(t.clone()),
-        None => topic(db, r.service_code, r.category).await?,
+        None => topic(db, r.service_code, r.category, r.commune).await?,
     };
-    let (service_id, category) = known.ok_or(Error::Invalid(Msg::new(
+    let Topic {
+        service_id,
+        category,
+        metropolis_id,
+        commune_id,
+    } = known.ok_or(Error::Invalid(Msg::new(
         "Choisissez une catégorie de la liste.",
         "Choose a category from the list.",
     )))?;
-    // Only a member commune can be competent.
-    let (metropolis, commune) = organisations(db, r.commune).await?;
-    let commune = r.commune.zip(commune);
+    let commune = r.commune.zip(commune_id);
+    // Whether the commune joined the service matters only for a commune's
+    // category (SAU-2): the others go to the metropolis.
     let joined = match commune {
-        Some((insee, _)) => {
+        Some((insee, _)) if category.competence == Competence::Commune => {
             agreements::store::service_in_force(
                 db,
                 insee,
@@ -151,12 +174,12 @@ async fn prepare(db: &Db, r: &NewRequest<'_>, public_url: &str) -> Result<Prepar
             )
             .await?
         }
-        None => false,
+        _ => false,
     };
     let decision = routing::route(Some(category.competence), commune.map(|c| c.0), joined);
     let organisation_id = match (&decision.destination, commune) {
         (Destination::Commune(_), Some((_, id))) => id,
-        _ => metropolis,
+        _ => metropolis_id,
     };
     let year = working_days::paris_day(now).year();
     let reference = reference::format(year, db.next_number(&format!("SAU-{year}")).await?);

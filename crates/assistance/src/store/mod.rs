@@ -16,7 +16,7 @@ use crate::domain::workflow::{self, Event, Status};
 use crate::domain::working_days;
 
 mod creation;
-pub use creation::{Created, Creations, NewRequest, create};
+pub use creation::{Created, Creations, NewRequest, Topic, create, topic};
 
 /// A category of a service's competence matrix (SAU-2) and its deadlines.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,26 +63,6 @@ pub async fn set_category(db: &Db, service_code: &str, c: &Category) -> Result<(
     Ok(())
 }
 
-/// A service's category (SAU-2), with the service's id; `None` if either
-/// is unknown.
-pub async fn topic(
-    db: &Db,
-    service_code: &str,
-    category_code: &str,
-) -> Result<Option<(i64, Category)>, Error> {
-    let row = sqlx::query(
-        "SELECT s.id AS service_id, c.code, c.label, c.competence, c.first_answer_days, c.resolution_days \
-         FROM services s JOIN help_categories c ON c.service_id = s.id WHERE s.code = $1 AND c.code = $2",
-    )
-    .bind(service_code)
-    .bind(category_code)
-    .fetch_optional(db.pool())
-    .await?;
-    Ok(row
-        .map(|r| Ok::<_, sqlx::Error>((r.try_get("service_id")?, category_row(&r)?)))
-        .transpose()?)
-}
-
 pub async fn categories(db: &Db, service_code: &str) -> Result<Vec<Category>, Error> {
     Ok(services_with_categories(db)
         .await?
@@ -92,7 +72,7 @@ pub async fn categories(db: &Db, service_code: &str) -> Result<Vec<Category>, Er
         .unwrap_or_default())
 }
 
-fn category_row(r: &sqlx::any::AnyRow) -> Result<Category, sqlx::Error> {
+pub(crate) fn category_row(r: &sqlx::any::AnyRow) -> Result<Category, sqlx::Error> {
     let competence: String = r.try_get("competence")?;
     let days = |name| -> Result<u32, sqlx::Error> {
         Ok(u32::try_from(r.try_get::<i64, _>(name)?).unwrap_or(1))
