@@ -20,9 +20,15 @@ use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Connection, Executor, Ro
 /// `&mut *tx`; it ends with [`Tx::commit`], or rolls back when dropped.
 pub struct Tx {
     inner: Transaction<'static, Any>,
+    backend: Backend,
 }
 
 impl Tx {
+    /// The dialect of its database.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.inner.commit().await
     }
@@ -195,7 +201,10 @@ impl Db {
             Some(writer) => writer.begin_with("BEGIN IMMEDIATE").await?,
             None => self.pool.begin().await?,
         };
-        Ok(Tx { inner })
+        Ok(Tx {
+            inner,
+            backend: self.backend,
+        })
     }
 
     /// The next number of `series` (e.g. `SAU-2026`, SAU-4), unique across

@@ -72,26 +72,38 @@ pub async fn enqueue(
 
 /// Queues several messages in one statement (help requests opened in a
 /// group, SAU-1); as [`enqueue`] for each. Returns how many were queued.
+/// The messages come as one JSON array: one statement, prepared and planned
+/// once, whatever their number.
 pub async fn enqueue_many(tx: &mut Tx, messages: &[(&str, &Message)]) -> Result<u64, sqlx::Error> {
     if messages.is_empty() {
         return Ok(0);
     }
-    let rows: Vec<String> = (0..messages.len())
-        .map(|i| format!("(${}, ${}, ${}, $1, $1)", 3 * i + 2, 3 * i + 3, 3 * i + 4))
+    let sql = match tx.backend() {
+        Backend::Postgres => {
+            "INSERT INTO outbox (kind, idempotency_key, payload, next_attempt_at, created_at) \
+             SELECT kind, key, payload, $1, $1 FROM json_to_recordset($2::json) AS m(kind text, key text, payload text) \
+             ON CONFLICT (idempotency_key) DO NOTHING"
+        }
+        // `WHERE true`: SQLite's grammar wants it between a SELECT and ON
+        // CONFLICT.
+        Backend::Sqlite => {
+            "INSERT INTO outbox (kind, idempotency_key, payload, next_attempt_at, created_at) \
+             SELECT value->>'kind', value->>'key', value->>'payload', $1, $1 FROM json_each($2) WHERE true \
+             ON CONFLICT (idempotency_key) DO NOTHING"
+        }
+    };
+    let rows: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|(key, message)| {
+            serde_json::json!({"kind": message.kind(), "key": key, "payload": message.payload()})
+        })
         .collect();
-    let sql = format!(
-        "INSERT INTO outbox (kind, idempotency_key, payload, next_attempt_at, created_at) \
-         VALUES {} ON CONFLICT (idempotency_key) DO NOTHING",
-        rows.join(", ")
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(clock::now_ms());
-    for (key, message) in messages {
-        query = query
-            .bind(message.kind())
-            .bind(*key)
-            .bind(message.payload());
-    }
-    Ok(query.execute(&mut **tx).await?.rows_affected())
+    Ok(sqlx::query(sql)
+        .bind(clock::now_ms())
+        .bind(serde_json::Value::Array(rows).to_string())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
 }
 
 /// Retry policy: 2 s, 4 s, 8 s … capped at one hour, 15 attempts (about

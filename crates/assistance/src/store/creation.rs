@@ -60,7 +60,7 @@ pub struct Created {
 pub async fn create(db: &Db, r: &NewRequest<'_>, public_url: &str) -> Result<Created, Error> {
     let p = prepare(db, r, public_url).await?;
     let mut tx = db.begin().await?;
-    let (id, message) = write(&mut tx, db.backend(), std::slice::from_ref(&p)).await?[0];
+    let (id, message) = write(&mut tx, std::slice::from_ref(&p)).await?[0];
     insert_attachments(&mut tx, id, message, r.attachments, p.now).await?;
     tx.commit().await?;
     Ok(p.created(id))
@@ -217,122 +217,83 @@ async fn prepare(db: &Db, r: &NewRequest<'_>, public_url: &str) -> Result<Prepar
     })
 }
 
-/// How many arguments each request takes in [`write`]'s statement.
-const ARGS: usize = 15;
+/// [`write`]'s statement on PostgreSQL: the requests come as one JSON
+/// array (one statement whatever their number, prepared once and planned
+/// once: statements written for each group size were planned again for
+/// each, a seventh of the database's time, bench/assistance).
+const WRITE_POSTGRES: &str = "\
+WITH v AS (SELECT * FROM json_to_recordset($1::json) AS v(reference text, tracking_hash text, \
+  service_id bigint, category text, subject text, page_url text, email text, account_id bigint, \
+  commune text, organisation_id bigint, now bigint, first_answer_due text, resolution_due text, \
+  reason text, message text)), \
+r AS (INSERT INTO help_requests (reference, tracking_hash, service_id, category, subject, page_url, \
+  requester_email, requester_account_id, requester_commune, organisation_id, status, created_at, \
+  updated_at, first_answer_due, resolution_due) \
+  SELECT reference, tracking_hash, service_id, category, subject, page_url, email, account_id, commune, \
+  organisation_id, 'new', now, now, first_answer_due, resolution_due FROM v RETURNING id, reference), \
+g AS (INSERT INTO help_routings (request_id, organisation_id, reason, at) \
+  SELECT r.id, v.organisation_id, v.reason, v.now FROM r JOIN v USING (reference)), \
+m AS (INSERT INTO help_messages (request_id, author, author_account_id, internal, body, created_at) \
+  SELECT r.id, 'requester', v.account_id, 0, v.message, v.now FROM r JOIN v USING (reference) \
+  RETURNING id, request_id) \
+SELECT m.id, m.request_id, r.reference FROM m JOIN r ON r.id = m.request_id";
 
-/// One request's statements in [`write`]: its row, its routing and its
-/// first message, whose `RETURNING` gives both ids and the reference. `$1`
-/// to `$15` are shifted by `ARGS` for each request after the first.
-fn statements(backend: Backend, i: usize) -> String {
-    let a = |n: usize| format!("${}", ARGS * i + n);
-    let request = format!(
-        "INSERT INTO help_requests (reference, tracking_hash, service_id, category, subject, page_url, \
-         requester_email, requester_account_id, requester_commune, organisation_id, status, created_at, \
-         updated_at, first_answer_due, resolution_due) \
-         VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'new', {}, {}, {}, {})",
-        a(1),
-        a(2),
-        a(3),
-        a(4),
-        a(5),
-        a(6),
-        a(7),
-        a(8),
-        a(9),
-        a(10),
-        a(11),
-        a(11),
-        a(12),
-        a(13)
-    );
-    let routing = format!(
-        "INSERT INTO help_routings (request_id, organisation_id, reason, at) SELECT {{id}}, {}, {}, {} FROM {{from}}",
-        a(10),
-        a(14),
-        a(11)
-    );
-    let message = format!(
-        "INSERT INTO help_messages (request_id, author, author_account_id, internal, body, created_at) \
-         SELECT {{id}}, 'requester', {}, 0, {}, {} FROM {{from}}",
-        a(8),
-        a(15),
-        a(11)
-    );
-    match backend {
-        // A data-modifying CTE per request; the query's rows are the
-        // messages' (`write` joins them with UNION ALL).
-        Backend::Postgres => format!(
-            "r{i} AS ({request} RETURNING id), g{i} AS ({}), m{i} AS ({} RETURNING id, request_id)",
-            routing
-                .replace("{id}", "id")
-                .replace("{from}", &format!("r{i}")),
-            message
-                .replace("{id}", "id")
-                .replace("{from}", &format!("r{i}")),
-        ),
-        // SQLite has no data-modifying CTE, but sqlx runs several statements
-        // in one call, `$n` naming the same argument in each: the routing
-        // takes the request's rowid, the message the routing's.
-        Backend::Sqlite => format!(
-            "{request}; {}; {} RETURNING id, request_id, {} AS reference;",
-            routing
-                .replace("{id}", "last_insert_rowid()")
-                .replace(" FROM {from}", ""),
-            message
-                .replace("{id}", "request_id")
-                .replace("{from}", "help_routings WHERE id = last_insert_rowid()"),
-            a(1)
-        ),
-    }
-}
+/// The same on SQLite, which has no data-modifying CTE: four statements in
+/// one call (sqlx runs them in turn, `$1` the same argument in each).
+const WRITE_SQLITE: &str = "\
+INSERT INTO help_requests (reference, tracking_hash, service_id, category, subject, page_url, \
+  requester_email, requester_account_id, requester_commune, organisation_id, status, created_at, \
+  updated_at, first_answer_due, resolution_due) \
+  SELECT v->>'reference', v->>'tracking_hash', v->>'service_id', v->>'category', v->>'subject', \
+  v->>'page_url', v->>'email', v->>'account_id', v->>'commune', v->>'organisation_id', 'new', \
+  v->>'now', v->>'now', v->>'first_answer_due', v->>'resolution_due' \
+  FROM (SELECT value AS v FROM json_each($1)); \
+INSERT INTO help_routings (request_id, organisation_id, reason, at) \
+  SELECT r.id, r.organisation_id, j.value->>'reason', r.created_at \
+  FROM json_each($1) j JOIN help_requests r ON r.reference = j.value->>'reference'; \
+INSERT INTO help_messages (request_id, author, author_account_id, internal, body, created_at) \
+  SELECT r.id, 'requester', r.requester_account_id, 0, j.value->>'message', r.created_at \
+  FROM json_each($1) j JOIN help_requests r ON r.reference = j.value->>'reference'; \
+SELECT m.id, m.request_id, r.reference FROM json_each($1) j \
+  JOIN help_requests r ON r.reference = j.value->>'reference' JOIN help_messages m ON m.request_id = r.id";
 
 /// Writes `items` in `tx`: their rows, routings and first messages in one
 /// statement (one call on SQLite), their acknowledgements in another.
 /// Returns each one's request and message ids, in order.
-async fn write(
-    tx: &mut Tx,
-    backend: Backend,
-    items: &[Prepared],
-) -> Result<Vec<(i64, i64)>, Error> {
-    let sql = match backend {
-        Backend::Postgres => {
-            let ctes: Vec<String> = (0..items.len()).map(|i| statements(backend, i)).collect();
-            let rows: Vec<String> = (0..items.len())
-                .map(|i| {
-                    format!(
-                        "SELECT id, request_id, ${} AS reference FROM m{i}",
-                        ARGS * i + 1
-                    )
-                })
-                .collect();
-            format!("WITH {} {}", ctes.join(", "), rows.join(" UNION ALL "))
-        }
-        Backend::Sqlite => (0..items.len()).map(|i| statements(backend, i)).collect(),
+async fn write(tx: &mut Tx, items: &[Prepared]) -> Result<Vec<(i64, i64)>, Error> {
+    let rows: Vec<serde_json::Value> = items
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "reference": p.reference,
+                "tracking_hash": random::sha256_hex(&p.tracking_token),
+                "service_id": p.service_id,
+                "category": p.category,
+                "subject": p.subject,
+                "page_url": p.page_url,
+                "email": p.email,
+                "account_id": p.account_id,
+                "commune": p.commune,
+                "organisation_id": p.organisation_id,
+                "now": p.now,
+                "first_answer_due": p.first_answer_due,
+                "resolution_due": p.resolution_due,
+                "reason": p.decision.reason.code(),
+                "message": p.message,
+            })
+        })
+        .collect();
+    let sql = match tx.backend() {
+        Backend::Postgres => WRITE_POSTGRES,
+        Backend::Sqlite => WRITE_SQLITE,
     };
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for p in items {
-        query = query
-            .bind(&p.reference)
-            .bind(random::sha256_hex(&p.tracking_token))
-            .bind(p.service_id)
-            .bind(&p.category)
-            .bind(&p.subject)
-            .bind(&p.page_url)
-            .bind(&p.email)
-            .bind(p.account_id)
-            .bind(&p.commune)
-            .bind(p.organisation_id)
-            .bind(p.now)
-            .bind(&p.first_answer_due)
-            .bind(&p.resolution_due)
-            .bind(p.decision.reason.code())
-            .bind(&p.message);
-    }
-    // All the rows: reading them all runs every statement to its end.
-    let rows = query.fetch_all(&mut **tx).await?;
+    let written = sqlx::query(sql)
+        .bind(serde_json::Value::Array(rows).to_string())
+        .fetch_all(&mut **tx)
+        .await?;
     let mut ids = Vec::with_capacity(items.len());
     for p in items {
-        let row = rows
+        let row = written
             .iter()
             .find(|r| r.try_get::<String, _>("reference").ok().as_deref() == Some(&p.reference))
             .ok_or(sqlx::Error::RowNotFound)?;
@@ -425,7 +386,7 @@ async fn writer(db: Db, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
 
 async fn write_group(db: &Db, items: &[Prepared]) -> Result<Vec<(i64, i64)>, Error> {
     let mut tx = db.begin().await?;
-    let ids = write(&mut tx, db.backend(), items).await?;
+    let ids = write(&mut tx, items).await?;
     tx.commit().await?;
     Ok(ids)
 }
