@@ -9,13 +9,13 @@
 //! its rows (bench/assistance). Each is answered only once its group is
 //! committed.
 
+use std::sync::Arc;
+
 use kernel::mail::Email;
 use kernel::outbox::{self, Message};
 use kernel::web::error::Msg;
 use kernel::{Backend, Db, Tx, clock, random};
 use sqlx::Row;
-use std::sync::Arc;
-
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{Category, category_row, insert_attachments, tracking_link};
@@ -363,6 +363,8 @@ impl Creations {
 
 async fn writer(db: Db, queue: Arc<Mutex<mpsc::Receiver<Job>>>) {
     let mut jobs = Vec::with_capacity(GROUP);
+    // The queue's lock is held while waiting for requests, not while
+    // writing them: another writer takes the next group meanwhile.
     while queue.lock().await.recv_many(&mut jobs, GROUP).await > 0 {
         let (items, replies): (Vec<Prepared>, Vec<_>) = jobs.drain(..).unzip();
         match write_group(&db, &items).await {

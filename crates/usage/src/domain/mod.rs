@@ -1,0 +1,3 @@
+//! Pure rules of open-data publication.
+
+pub mod suppression;
