@@ -173,14 +173,18 @@ async fn the_outbox_keeps_one_message_per_key_and_sends_it_over_smtp_sau_5() {
     }
 }
 
-#[tokio::test]
-async fn a_failed_delivery_is_retried_later_with_back_off_ops_5() {
-    // A port nothing listens on: the webhook fails.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+/// A port nothing listens on: a webhook to it fails.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_retried_later_with_back_off_ops_5() {
+    let port = closed_port();
     for t in testing::databases().await {
         let hook = Message::Webhook(Webhook {
             url: format!("http://127.0.0.1:{port}/hook"),
@@ -276,11 +280,7 @@ async fn sqlite_is_set_up_for_durability_and_integrity() {
 /// queued together in one statement (`enqueue_many`) each keep their key.
 #[tokio::test]
 async fn a_pass_marks_its_delivered_messages_sent_and_its_failures_pending_ops_5() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = closed_port();
     for t in testing::databases().await {
         let hook = Message::Webhook(Webhook {
             url: format!("http://127.0.0.1:{port}/hook"),

@@ -1,3 +1,4 @@
-//! Pure rules of open-data publication.
+//! Pure rules of usage data and open data.
 
 pub mod suppression;
+pub mod visitor;
