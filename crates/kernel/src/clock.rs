@@ -1,6 +1,6 @@
 //! Wall-clock time as the platform stores it: Unix milliseconds.
 
-use time::OffsetDateTime;
+use time::{Date, Month, OffsetDateTime, UtcOffset, Weekday};
 
 pub fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
@@ -17,4 +17,26 @@ pub fn format_ms(ms: i64) -> String {
 /// Today's date (UTC) for the rules that count days.
 pub fn today() -> time::Date {
     OffsetDateTime::now_utc().date()
+}
+
+/// The offset of Paris at `utc`: UTC+2 from the last Sunday of March 01:00
+/// UTC to the last Sunday of October 01:00 UTC (the European rule since
+/// 1996), UTC+1 otherwise.
+pub fn paris_offset(utc: OffsetDateTime) -> UtcOffset {
+    let last_sunday = |month: Month| {
+        let mut d = Date::from_calendar_date(utc.year(), month, 31).expect("31 March/October");
+        while d.weekday() != Weekday::Sunday {
+            d = d.previous_day().expect("in range");
+        }
+        d.with_hms(1, 0, 0).expect("valid").assume_utc()
+    };
+    let summer = utc >= last_sunday(Month::March) && utc < last_sunday(Month::October);
+    UtcOffset::from_hms(if summer { 2 } else { 1 }, 0, 0).expect("valid offset")
+}
+
+/// The Paris calendar day of an instant (milliseconds since the epoch).
+pub fn paris_day(at_ms: i64) -> Date {
+    let utc = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+        .expect("a representable instant");
+    utc.to_offset(paris_offset(utc)).date()
 }

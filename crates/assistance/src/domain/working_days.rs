@@ -3,7 +3,7 @@
 //! Monday, 1 May, 8 May, Ascension, Whit Monday, 14 July, 15 August,
 //! 1 November, 11 November, 25 December). Days are Paris days.
 
-use time::{Date, Duration, Month, OffsetDateTime, UtcOffset, Weekday};
+use time::{Date, Duration, Month, Weekday};
 
 /// Easter Sunday of `year` (Gregorian calendar; the anonymous algorithm
 /// published by Meeus, valid for every Gregorian year).
@@ -56,27 +56,7 @@ pub fn is_working_day(day: Date) -> bool {
         && !public_holidays(day.year()).contains(&day)
 }
 
-/// The offset of Paris at `utc`: UTC+2 from the last Sunday of March 01:00
-/// UTC to the last Sunday of October 01:00 UTC (the European rule since
-/// 1996), UTC+1 otherwise.
-pub fn paris_offset(utc: OffsetDateTime) -> UtcOffset {
-    let last_sunday = |month: Month| {
-        let mut d = Date::from_calendar_date(utc.year(), month, 31).expect("31 March/October");
-        while d.weekday() != Weekday::Sunday {
-            d = d.previous_day().expect("in range");
-        }
-        d.with_hms(1, 0, 0).expect("valid").assume_utc()
-    };
-    let summer = utc >= last_sunday(Month::March) && utc < last_sunday(Month::October);
-    UtcOffset::from_hms(if summer { 2 } else { 1 }, 0, 0).expect("valid offset")
-}
-
-/// The Paris calendar day of an instant (milliseconds since the epoch).
-pub fn paris_day(at_ms: i64) -> Date {
-    let utc = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
-        .expect("a representable instant");
-    utc.to_offset(paris_offset(utc)).date()
-}
+pub use kernel::clock::{paris_day, paris_offset};
 
 /// The `n`-th working day after the day of `received_ms` (that day is not
 /// counted, whatever the hour): a request received on Friday with two
@@ -97,6 +77,7 @@ pub fn due_day(received_ms: i64, n: u32) -> Date {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use time::OffsetDateTime;
     use time::macros::{date, datetime};
 
     fn ms(at: OffsetDateTime) -> i64 {
