@@ -1,4 +1,5 @@
 //! Pure rules of usage data and open data.
 
+pub mod event;
 pub mod suppression;
 pub mod visitor;
