@@ -245,7 +245,7 @@ pub fn oldest_day(today: Date) -> Date {
     let months = i32::from(today.month() as u8) - 1 - i32::from(RETENTION_MONTHS);
     let year = today.year() + months.div_euclid(12);
     let month = time::Month::try_from((months.rem_euclid(12) + 1) as u8).expect("1 to 12");
-    let last = time::util::days_in_year_month(year, month);
+    let last = month.length(year);
     Date::from_calendar_date(year, month, today.day().min(last)).expect("a valid day")
 }
 
