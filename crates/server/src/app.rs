@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(identity::http::router())
         .merge(agreements::http::router())
         .merge(assistance::http::router())
+        .merge(usage::http::router())
         .fallback(pages::not_found)
         .route_layer(from_fn(web::metrics::layer))
         .layer(from_fn(web::error::render_errors))
@@ -82,7 +83,8 @@ pub fn register_personal_data() {
 
 /// What each area keeps in the state: the identity area's signing keys
 /// (created at first start) and its cache of OpenID Connect clients; the
-/// assistance area's writer of new help requests.
+/// assistance area's writer of new help requests; the usage area's salt of
+/// the day (DATA-2).
 pub async fn compose(mut state: AppState) -> anyhow::Result<AppState> {
     register_personal_data();
     let keys = identity::oidc::keys::KeyStore::open(&state.db, &state.master_key).await?;
@@ -90,6 +92,7 @@ pub async fn compose(mut state: AppState) -> anyhow::Result<AppState> {
     extensions.insert(keys);
     extensions.insert(identity::oidc::clients::ClientCache::default());
     extensions.insert(assistance::store::Creations::start(state.db.clone()));
+    extensions.insert(usage::store::Salts::default());
     Ok(state)
 }
 

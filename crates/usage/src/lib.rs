@@ -4,3 +4,8 @@
 //! with small counts hidden.
 
 pub mod domain;
+mod error;
+pub mod http;
+pub mod store;
+
+pub use error::Error;

@@ -1569,7 +1569,7 @@ async fn attachments_are_checked_from_their_bytes_sau_1_sau_4() {
     }
 }
 
-async fn api_json(
+pub(crate) async fn api_json(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,

@@ -10,3 +10,4 @@ mod nodes;
 mod oidc;
 mod second_factor;
 mod support;
+mod usage;

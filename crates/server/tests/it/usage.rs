@@ -1,0 +1,164 @@
+//! DATA-1, DATA-2: usage events sent by a service, checked one by one and
+//! counted without keeping anything that identifies a person.
+
+use reqwest::Method;
+use serde_json::json;
+use sqlx::Row;
+
+use crate::assistance::api_json;
+use crate::support::TestApp;
+use kernel::testing;
+
+const EVENTS: &str = "/api/v1/usage/events";
+
+/// A `client_credentials` token of the demo's Toodego client, which the
+/// demo links to the `toodego` service.
+async fn toodego_token(app: &TestApp) -> String {
+    let (id, _, secret) = server::demo::DEMO_CLIENTS
+        .iter()
+        .find(|c| c.0 == "toodego")
+        .unwrap();
+    let (status, body) = crate::oidc::token_request(
+        app,
+        &[("grant_type", "client_credentials")],
+        Some((id, secret)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn events_are_checked_one_by_one_and_the_valid_ones_kept_data_1() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let token = toodego_token(&app).await;
+        let now = now_rfc3339();
+        let batch = json!({"events": [
+            {"type": "page", "time": now, "page": "https://toodego.example/stationnement?email=a@b.fr",
+             "commune": "69266", "user_agent": "Mozilla/5.0 (X11)", "client_address": "198.51.100.23"},
+            {"type": "Page", "time": now, "page": "/x"},
+            {"type": "search", "time": now, "feature": "recherche-demarche"},
+            {"type": "page", "time": now, "page": "/y", "commune": "75056"},
+            {"type": "page", "time": 12, "page": "/z"},
+            {"type": "page", "time": now, "page": "/w", "client_address": "198.51.100.99",
+             "user_agent": "Mozilla/5.0 (X11)"},
+        ]});
+        let (status, _, answer) =
+            api_json(&app, Method::POST, EVENTS, Some(&token), Some(batch)).await;
+        assert_eq!(status, 200, "{}: {answer}", t.name);
+        assert_eq!(answer["accepted"], 3, "{}: {answer}", t.name);
+        let rejected: Vec<(u64, &str)> = answer["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["index"].as_u64().unwrap(), r["field"].as_str().unwrap()))
+            .collect();
+        assert_eq!(rejected, [(1, "type"), (3, "commune"), (4, "event")]);
+        assert!(
+            answer["rejected"][1]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("commune membre")
+        );
+        let rows = sqlx::query(
+            "SELECT type, page, feature, commune, visitor FROM usage_events ORDER BY id",
+        )
+        .fetch_all(t.db.pool())
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 3, "{}", t.name);
+        let get = |i: usize, c: &str| rows[i].get::<Option<String>, _>(c);
+        // DATA-2: the path only, no query string.
+        assert_eq!(get(0, "page").as_deref(), Some("/stationnement"));
+        assert_eq!(get(0, "commune").as_deref(), Some("69266"));
+        assert_eq!(get(1, "feature").as_deref(), Some("recherche-demarche"));
+        assert_eq!(get(1, "visitor"), None, "no address, no visitor");
+        // The same /24 and browser the same day: one visitor, 128 bits.
+        let visitor = get(0, "visitor").unwrap();
+        assert_eq!(visitor.len(), 32);
+        assert_eq!(get(2, "visitor").as_deref(), Some(visitor.as_str()));
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn only_a_linked_service_sends_events_and_batches_are_bounded_data_1() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let one = json!({"events": [{"type": "page", "time": now_rfc3339(), "page": "/"}]});
+        let (status, _, _) = api_json(&app, Method::POST, EVENTS, None, Some(one.clone())).await;
+        assert_eq!(status, 401, "{}: no token", t.name);
+        let (status, _, _) = api_json(
+            &app,
+            Method::POST,
+            EVENTS,
+            Some("forged"),
+            Some(one.clone()),
+        )
+        .await;
+        assert_eq!(status, 401, "{}: a forged token", t.name);
+        // A client linked to no service.
+        let new = identity::oidc::clients::NewClient {
+            name: "Sans service".into(),
+            redirect_uris: vec!["http://localhost:4000/cb".into()],
+            scopes: vec!["openid".into()],
+            ..Default::default()
+        };
+        let (client, secret) =
+            identity::oidc::clients::create(&t.db, kernel::audit::Actor::Cli, &new)
+                .await
+                .unwrap()
+                .unwrap();
+        let (status, body) = crate::oidc::token_request(
+            &app,
+            &[("grant_type", "client_credentials")],
+            Some((&client, &secret.unwrap())),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let unlinked = body["access_token"].as_str().unwrap();
+        let (status, _, answer) = api_json(
+            &app,
+            Method::POST,
+            EVENTS,
+            Some(unlinked),
+            Some(one.clone()),
+        )
+        .await;
+        assert_eq!(status, 403, "{}: {answer}", t.name);
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap()
+                .contains("Intégration des services")
+        );
+        let token = toodego_token(&app).await;
+        let too_many = json!({"events": vec![json!({}); 10_001]});
+        let (status, _, answer) =
+            api_json(&app, Method::POST, EVENTS, Some(&token), Some(too_many)).await;
+        assert_eq!(status, 413, "{}: {answer}", t.name);
+        let (status, _, answer) = api_json(
+            &app,
+            Method::POST,
+            EVENTS,
+            Some(&token),
+            Some(json!([1, 2])),
+        )
+        .await;
+        assert_eq!(status, 422, "{}: {answer}", t.name);
+        let stored: i64 = sqlx::query("SELECT COUNT(*) AS n FROM usage_events")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap()
+            .get("n");
+        assert_eq!(stored, 0, "{}: nothing kept from refused batches", t.name);
+        app.stop().await;
+    }
+}
