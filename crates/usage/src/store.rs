@@ -19,8 +19,11 @@ pub const MAX_BATCH: usize = 10_000;
 /// used: an event of another day is counted without a visitor.
 #[derive(Clone, Debug, Default)]
 pub struct Salts {
-    today: Arc<Mutex<Option<(Date, Vec<u8>)>>>,
+    today: Arc<Mutex<Option<DaySalt>>>,
 }
+
+/// A day and its salt.
+type DaySalt = (Date, Vec<u8>);
 
 /// The salt of `today`, made by the first node that needs it and shared
 /// through the database until the daily job destroys it.
