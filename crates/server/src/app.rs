@@ -92,7 +92,7 @@ pub async fn compose(mut state: AppState) -> anyhow::Result<AppState> {
     extensions.insert(keys);
     extensions.insert(identity::oidc::clients::ClientCache::default());
     extensions.insert(assistance::store::Creations::start(state.db.clone()));
-    extensions.insert(usage::store::Salts::default());
+    extensions.insert(usage::store::Salts::start());
     Ok(state)
 }
 
@@ -106,6 +106,7 @@ pub fn daily_jobs() -> Vec<kernel::jobs::DailyJob> {
             identity::store::rights::daily_job,
         ),
         (assistance::store::JOB, assistance::daily_job),
+        (usage::store::JOB, usage::daily_job),
     ]
 }
 

@@ -9,3 +9,16 @@ pub mod http;
 pub mod store;
 
 pub use error::Error;
+
+/// The area's daily job (DATA-2), for the job runner.
+pub fn daily_job(
+    db: kernel::Db,
+    _today: time::Date,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>> {
+    Box::pin(async move {
+        if let Some((salts, events)) = store::daily(&db, kernel::clock::now_ms()).await? {
+            tracing::info!(salts, events, "usage daily job done");
+        }
+        Ok(())
+    })
+}

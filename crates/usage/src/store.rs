@@ -25,6 +25,30 @@ pub struct Salts {
 /// A day and its salt.
 type DaySalt = (Date, Vec<u8>);
 
+impl Salts {
+    /// A node's copy, forgotten within a minute after its day ends even if
+    /// no event comes (DATA-2: the salt lives only for its day).
+    pub fn start() -> Salts {
+        let salts = Salts::default();
+        let weak = Arc::downgrade(&salts.today);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let Some(today) = weak.upgrade() else { break };
+                let mut guard = today.lock().expect("salts lock");
+                if guard
+                    .as_ref()
+                    .is_some_and(|(day, _)| *day != clock::paris_day(clock::now_ms()))
+                {
+                    *guard = None;
+                }
+            }
+        });
+        salts
+    }
+}
+
 /// The salt of `today`, made by the first node that needs it and shared
 /// through the database until the daily job destroys it.
 async fn salt(db: &Db, salts: &Salts, today: Date) -> Result<Vec<u8>, Error> {
@@ -163,4 +187,30 @@ pub async fn service_id(db: &Db, code: &str) -> Result<Option<i64>, Error> {
         .await?
         .map(|r| r.try_get("id"))
         .transpose()?)
+}
+
+pub const JOB: &str = "usage.daily";
+
+/// DATA-2, once a day across nodes: the salts of past days are destroyed
+/// (a visitor of yesterday can no longer be recognised), and events older
+/// than 25 months are deleted. Returns (salts, events) deleted, `None` if
+/// another node ran it.
+pub async fn daily(db: &Db, now_ms: i64) -> Result<Option<(u64, u64)>, Error> {
+    let today = clock::paris_day(now_ms);
+    let mut tx = db.begin().await?;
+    if !kernel::jobs::claim_day(&mut tx, JOB, today).await? {
+        return Ok(None);
+    }
+    let salts = sqlx::query("DELETE FROM usage_salts WHERE day < $1")
+        .bind(today.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let events = sqlx::query("DELETE FROM usage_events WHERE day < $1")
+        .bind(event::oldest_day(today).to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(Some((salts, events)))
 }

@@ -162,3 +162,66 @@ async fn only_a_linked_service_sends_events_and_batches_are_bounded_data_1() {
         app.stop().await;
     }
 }
+
+/// DATA-2: once a day, past days' salts are destroyed and events older
+/// than 25 months deleted; a second run the same day does nothing.
+#[tokio::test]
+async fn the_daily_job_destroys_old_salts_and_purges_old_events_data_2() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let now = kernel::clock::now_ms();
+        let today = kernel::clock::paris_day(now);
+        let oldest = usage::domain::event::oldest_day(today);
+        let day_before = oldest.previous_day().unwrap();
+        let yesterday = today.previous_day().unwrap();
+        let service: i64 = sqlx::query("SELECT id FROM services WHERE code = 'toodego'")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap()
+            .get("id");
+        for (day, page) in [
+            (day_before, "/trop-vieux"),
+            (oldest, "/garde"),
+            (today, "/jour"),
+        ] {
+            sqlx::query(
+                "INSERT INTO usage_events (service_id, type, occurred_at, day, page, received_at) \
+                 VALUES ($1, 'page', $2, $3, $4, $2)",
+            )
+            .bind(service)
+            .bind(now)
+            .bind(day.to_string())
+            .bind(page)
+            .execute(t.db.pool())
+            .await
+            .unwrap();
+        }
+        for day in [yesterday, today] {
+            sqlx::query("INSERT INTO usage_salts (day, salt) VALUES ($1, 'sel')")
+                .bind(day.to_string())
+                .execute(t.db.pool())
+                .await
+                .unwrap();
+        }
+        let done = usage::store::daily(&t.db, now).await.unwrap();
+        assert_eq!(done, Some((1, 1)), "{}", t.name);
+        let pages: Vec<String> = sqlx::query("SELECT page FROM usage_events ORDER BY day")
+            .fetch_all(t.db.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get("page"))
+            .collect();
+        assert_eq!(pages, ["/garde", "/jour"], "{}", t.name);
+        let salts: Vec<String> = sqlx::query("SELECT day FROM usage_salts")
+            .fetch_all(t.db.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get("day"))
+            .collect();
+        assert_eq!(salts, [today.to_string()], "{}", t.name);
+        assert_eq!(usage::store::daily(&t.db, now).await.unwrap(), None);
+        app.stop().await;
+    }
+}
