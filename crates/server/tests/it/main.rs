@@ -6,7 +6,7 @@ mod cli;
 mod franceconnect;
 mod hostile;
 mod http;
-mod nodes;
+pub(crate) mod nodes;
 mod oidc;
 mod second_factor;
 mod support;

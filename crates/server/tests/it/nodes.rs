@@ -19,17 +19,23 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 fn serve(extra: &[&str], data_dir: &std::path::Path) -> Serve {
-    serve_logging(extra, data_dir, Stdio::null())
+    serve_logging(extra, data_dir, Stdio::null(), &[])
 }
 
-/// `extra` may turn the metrics listener on; otherwise it is off.
-fn serve_logging(extra: &[&str], data_dir: &std::path::Path, stderr: Stdio) -> Serve {
+/// `extra` may turn the metrics listener on; otherwise it is off. `env`:
+/// variables for the process (e.g. `MUTUALIS_LOG`).
+pub(crate) fn serve_logging(
+    extra: &[&str],
+    data_dir: &std::path::Path,
+    stderr: Stdio,
+    env: &[(&str, &str)],
+) -> Serve {
     let port = free_port();
     let mut cmd = Command::new(binary());
     cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
@@ -41,6 +47,7 @@ fn serve_logging(extra: &[&str], data_dir: &std::path::Path, stderr: Stdio) -> S
         .arg(data_dir)
         .args(extra)
         .env_remove("MUTUALIS_DATABASE_URL")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
@@ -70,7 +77,7 @@ async fn login_form(base: &str) -> (reqwest::Client, String) {
 }
 
 impl Serve {
-    async fn ready(&self) {
+    pub(crate) async fn ready(&self) {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -91,7 +98,7 @@ impl Serve {
     }
 
     /// SIGTERM, then the exit status (graceful shutdown exits 0).
-    fn terminate(mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -210,6 +217,7 @@ async fn metrics_and_structured_logs_with_request_ids_ops_4() {
         &["--metrics-bind", &metrics_bind, "--log-format", "json"],
         dir.path(),
         log.into(),
+        &[],
     );
     node.ready().await;
     let client = reqwest::Client::builder()

@@ -225,3 +225,152 @@ async fn the_daily_job_destroys_old_salts_and_purges_old_events_data_2() {
         app.stop().await;
     }
 }
+
+/// Every file under `dir` (recursively), modified since `since`, that
+/// contains one of `needles`.
+fn files_containing(
+    dir: &std::path::Path,
+    needles: &[&str],
+    since: std::time::SystemTime,
+) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap().flatten() {
+                stack.push(entry.path());
+            }
+            continue;
+        }
+        let recent = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|m| m >= since);
+        if !recent {
+            continue;
+        }
+        if let Ok(bytes) = std::fs::read(&path) {
+            for needle in needles {
+                if memchr::memmem::find(&bytes, needle.as_bytes()).is_some() {
+                    found.push(format!("{} contains {needle}", path.display()));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// DATA-2: after a real node has ingested events with a client address,
+/// a user agent, a person's subject and an e-mail in a page's query
+/// string, none of them is in any file of the database (SQLite's file and
+/// its WAL; PostgreSQL's data directory, WAL included) nor in the node's
+/// logs, at debug level.
+#[tokio::test]
+async fn no_address_agent_or_subject_reaches_the_disk_or_the_logs_data_2() {
+    const ADDRESS: &str = "198.51.100.213";
+    const AGENT: &str = "CanaryBrowser/7.7 (canary-ua-5c1f)";
+    const SUB: &str = "sub-canary-7d2e";
+    const EMAIL: &str = "canary.person@example.org";
+    // The /24 the hash is made from must not be stored either.
+    const NETWORK: &str = "198.51.100.";
+    let needles = [ADDRESS, AGENT, "canary-ua-5c1f", SUB, EMAIL, NETWORK];
+    // Files written before the test cannot hold what it sent (the shared
+    // test cluster holds every other test's databases and WAL).
+    let start = std::time::SystemTime::now() - std::time::Duration::from_secs(2);
+    let postgres = testing::postgres().await;
+    let mut backends: Vec<Option<&testing::TestDb>> = vec![None];
+    backends.extend(postgres.as_ref().map(Some));
+    for pg in backends {
+        let dir = tempfile::tempdir().unwrap();
+        let log_path = dir.path().join("node.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let data = dir.path().join("data");
+        let mut args = vec!["--demo", "--log-format", "json"];
+        if let Some(pg) = pg {
+            args.extend(["--database-url", pg.url.as_str()]);
+        }
+        let node =
+            crate::nodes::serve_logging(&args, &data, log.into(), &[("MUTUALIS_LOG", "debug")]);
+        node.ready().await;
+        let base = format!("http://127.0.0.1:{}", node.port);
+        let (id, _, secret) = server::demo::DEMO_CLIENTS
+            .iter()
+            .find(|c| c.0 == "toodego")
+            .unwrap();
+        let http = reqwest::Client::new();
+        let token: serde_json::Value = http
+            .post(format!("{base}/oidc/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = token["access_token"].as_str().unwrap();
+        let events: Vec<serde_json::Value> = (0..50)
+            .map(|i| {
+                json!({"type": "page", "time": now_rfc3339(), "commune": "69266",
+                       "page": format!("https://toodego.example/p{i}?email={EMAIL}"),
+                       "client_address": ADDRESS, "user_agent": AGENT, "sub": SUB})
+            })
+            .collect();
+        let answer: serde_json::Value = http
+            .post(format!("{base}/api/v1/usage/events"))
+            .bearer_auth(token)
+            .json(&json!({ "events": events }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["accepted"], 50, "{answer}");
+        assert!(node.terminate().success());
+        let mut leaks = files_containing(dir.path(), &needles, start);
+        if let Some(pg) = pg {
+            // What PostgreSQL wrote: tables, indexes and WAL.
+            sqlx::query("CHECKPOINT")
+                .execute(pg.db.pool())
+                .await
+                .unwrap();
+            let data_dir: String = sqlx::query("SHOW data_directory")
+                .fetch_one(pg.db.pool())
+                .await
+                .unwrap()
+                .get(0);
+            let oid: String =
+                sqlx::query("SELECT oid::text FROM pg_database WHERE datname = current_database()")
+                    .fetch_one(pg.db.pool())
+                    .await
+                    .unwrap()
+                    .get(0);
+            let readable = std::fs::read_dir(&data_dir).is_ok();
+            if !readable && kernel::testing::ci() {
+                panic!("CI=true but PostgreSQL's data directory {data_dir} is not readable");
+            }
+            if readable {
+                // This database's tables and indexes, the shared catalogs
+                // and the WAL.
+                let data_dir = std::path::Path::new(&data_dir);
+                for part in [
+                    data_dir.join("base").join(&oid),
+                    data_dir.join("global"),
+                    data_dir.join("pg_wal"),
+                ] {
+                    leaks.extend(files_containing(&part, &needles, start));
+                }
+            } else {
+                eprintln!("\n*** {data_dir} not readable: PostgreSQL's files NOT checked ***\n");
+            }
+        }
+        assert!(leaks.is_empty(), "{leaks:#?}");
+        // The check can fail: the hint is in what the test sent, and the
+        // log has the node's requests.
+        let logs = std::fs::read_to_string(&log_path).unwrap();
+        assert!(
+            logs.contains("/api/v1/usage/events"),
+            "the log has the request"
+        );
+    }
+}
