@@ -28,6 +28,7 @@ pub fn all_pages() -> Vec<(&'static str, bool)> {
         .iter()
         .chain(identity::http::PUBLIC_PAGES)
         .chain(assistance::http::PUBLIC_PAGES)
+        .chain(usage::http::PUBLIC_PAGES)
         .map(|p| (*p, false));
     let staff = identity::http::ACCOUNT_PAGES
         .iter()

@@ -374,3 +374,40 @@ async fn no_address_agent_or_subject_reaches_the_disk_or_the_logs_data_2() {
         );
     }
 }
+
+/// DATA-2: "Mesure d'audience" says what is measured, in French (and in
+/// English), and every page's footer links to it.
+#[tokio::test]
+async fn the_audience_page_is_linked_from_every_footer_data_2() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let b = app.browser();
+    let page = b.get("/mesure-d-audience").await;
+    assert_eq!(page.status, 200);
+    for said in [
+        "Mesure d&#39;audience",
+        "adresse IP n&#39;est jamais enregistrée",
+        "Global Privacy Control",
+        "25 mois",
+        "inférieur à 11",
+    ] {
+        assert!(page.body.contains(said), "{said}");
+    }
+    for path in [
+        "/",
+        "/aide",
+        "/connexion",
+        "/confidentialite",
+        "/page-inconnue",
+    ] {
+        let page = b.get(path).await;
+        assert!(
+            page.body.contains("href=\"/mesure-d-audience\""),
+            "{path}: no link in the footer"
+        );
+    }
+    b.get("/langue/en?retour=/mesure-d-audience").await;
+    let english = b.get("/mesure-d-audience").await;
+    assert!(english.body.contains("Your IP address is never recorded"));
+    app.stop().await;
+}

@@ -1,19 +1,26 @@
-//! The usage area's HTTP side: the ingestion API (DATA-1).
+//! The usage area's HTTP side: the ingestion API (DATA-1) and the page
+//! that says what is measured (DATA-2).
 
 mod api;
+mod pages;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
-use axum::routing::post;
+use axum::routing::{get, post};
 use kernel::AppState;
 
 /// A batch of 10,000 events of about a kilobyte each, with room.
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
+/// Public pages (no login), for the route walk and the page list.
+pub const PUBLIC_PAGES: &[&str] = &["/mesure-d-audience"];
+
 pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/api/v1/usage/events",
-        post(api::ingest.layer(DefaultBodyLimit::max(BODY_LIMIT))),
-    )
+    Router::new()
+        .route("/mesure-d-audience", get(pages::audience))
+        .route(
+            "/api/v1/usage/events",
+            post(api::ingest.layer(DefaultBodyLimit::max(BODY_LIMIT))),
+        )
 }
