@@ -41,7 +41,12 @@ pub fn router(state: AppState) -> Router {
         site: state.site.clone(),
         // Called by services with their own credentials, never with cookies
         // (the staff API only reads).
-        exempt_prefixes: [&["/api/"], identity::oidc::SERVICE_ENDPOINTS].concat(),
+        // Scripts that services' pages load set no cookie either.
+        exempt_prefixes: [
+            &["/api/", "/usage.js", "/aide/widget.js", "/aide/widget.css"],
+            identity::oidc::SERVICE_ENDPOINTS,
+        ]
+        .concat(),
         max_form_bytes: BODY_LIMIT,
     };
     Router::new()

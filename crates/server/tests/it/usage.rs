@@ -411,3 +411,62 @@ async fn the_audience_page_is_linked_from_every_footer_data_2() {
     assert!(english.body.contains("Your IP address is never recorded"));
     app.stop().await;
 }
+
+/// DATA-1 from a page: `usage.js` and its beacon (no token, no cookie);
+/// DATA-2: `DNT: 1` or `Sec-GPC: 1` and nothing is kept.
+#[tokio::test]
+async fn a_page_beacon_counts_unless_the_browser_opts_out_data_1_data_2() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let http = reqwest::Client::new();
+        let script = http.get(app.url("/usage.js")).send().await.unwrap();
+        assert_eq!(script.status(), 200);
+        assert_eq!(
+            script.headers()["content-type"],
+            "text/javascript; charset=utf-8"
+        );
+        assert!(script.headers().get("set-cookie").is_none());
+        let js = script.text().await.unwrap();
+        assert!(js.contains("globalPrivacyControl") && js.contains("doNotTrack"));
+        let send = |body: &'static str, opt_out: Option<(&'static str, &'static str)>| {
+            let mut r = http
+                .post(app.url("/api/v1/usage/beacon"))
+                .header("content-type", "text/plain;charset=UTF-8")
+                .header("user-agent", "Mozilla/5.0 (Beacon)")
+                .header("origin", "https://toodego.example")
+                .body(body);
+            if let Some((h, v)) = opt_out {
+                r = r.header(h, v);
+            }
+            r.send()
+        };
+        let page = r#"{"service":"toodego","type":"page","page":"/demarches?nom=Dupont","commune":"69266"}"#;
+        let kept = send(page, None).await.unwrap();
+        assert_eq!(kept.status(), 204, "{}", t.name);
+        assert_eq!(kept.headers()["access-control-allow-origin"], "*");
+        assert!(kept.headers().get("set-cookie").is_none(), "no cookie");
+        for opt_out in [("dnt", "1"), ("sec-gpc", "1")] {
+            assert_eq!(send(page, Some(opt_out)).await.unwrap().status(), 204);
+        }
+        for bad in [
+            r#"{"service":"inconnu","type":"page","page":"/"}"#,
+            r#"{"service":"toodego","type":"Page","page":"/"}"#,
+            r#"{"service":"toodego","type":"page","page":"/","ip":"1.2.3.4"}"#,
+        ] {
+            assert_eq!(send(bad, None).await.unwrap().status(), 422, "{bad}");
+        }
+        let rows = sqlx::query("SELECT page, commune, visitor FROM usage_events")
+            .fetch_all(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{}: the opted-out ones are not kept", t.name);
+        assert_eq!(rows[0].get::<String, _>("page"), "/demarches");
+        assert_eq!(rows[0].get::<String, _>("commune"), "69266");
+        // The peer address (loopback here) makes the visitor of the day.
+        assert_eq!(
+            rows[0].get::<Option<String>, _>("visitor").unwrap().len(),
+            32
+        );
+        app.stop().await;
+    }
+}

@@ -2,6 +2,7 @@
 //! that says what is measured (DATA-2).
 
 mod api;
+mod beacon;
 mod pages;
 
 use axum::Router;
@@ -19,6 +20,12 @@ pub const PUBLIC_PAGES: &[&str] = &["/mesure-d-audience"];
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/mesure-d-audience", get(pages::audience))
+        .route("/usage.js", get(beacon::script))
+        // One event: a few hundred bytes.
+        .route(
+            "/api/v1/usage/beacon",
+            post(beacon::beacon.layer(DefaultBodyLimit::max(4096))),
+        )
         .route(
             "/api/v1/usage/events",
             post(api::ingest.layer(DefaultBodyLimit::max(BODY_LIMIT))),

@@ -1,0 +1,100 @@
+//! DATA-1 from a service's pages: `usage.js` and the beacon it sends. The
+//! beacon needs no token (a page holds no secret): the service is named,
+//! the visitor hints are the request's own (peer address, User-Agent), and
+//! a request with `DNT: 1` or `Sec-GPC: 1` is dropped.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kernel::AppState;
+use kernel::web::ClientAddress;
+use serde::Deserialize;
+
+use crate::store::{self, Salts};
+
+const SCRIPT: &str = include_str!("../../static/usage.js");
+
+pub async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+/// One event from a page.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Beacon {
+    service: String,
+    #[serde(rename = "type")]
+    kind: String,
+    page: Option<String>,
+    feature: Option<String>,
+    commune: Option<String>,
+}
+
+/// Pages of every service's origin send beacons.
+fn any_origin() -> [(header::HeaderName, &'static str); 1] {
+    [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")]
+}
+
+fn opted_out(headers: &HeaderMap) -> bool {
+    ["dnt", "sec-gpc"]
+        .iter()
+        .any(|h| headers.get(*h).is_some_and(|v| v.as_bytes() == b"1"))
+}
+
+/// 204 when kept or dropped by the browser's wish; 422 with the reason
+/// otherwise (for the service's developers: `sendBeacon` reads nothing).
+pub async fn beacon(
+    State(app): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if opted_out(&headers) {
+        return (StatusCode::NO_CONTENT, any_origin()).into_response();
+    }
+    let refused = |reason: String| {
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            any_origin(),
+            axum::Json(serde_json::json!({ "error": "invalid", "message": reason })),
+        )
+            .into_response()
+    };
+    let beacon: Beacon = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return refused(format!("Événement mal formé : {e}.")),
+    };
+    let service_id = match store::service_id(&app.db, &beacon.service).await {
+        Ok(Some(id)) => id,
+        Ok(None) => return refused("Ce service n'est pas connu de la plateforme.".into()),
+        Err(e) => return e.into_response(),
+    };
+    let time = kernel::clock::format_ms(kernel::clock::now_ms());
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let event = serde_json::json!({
+        "type": beacon.kind, "time": time, "page": beacon.page, "feature": beacon.feature,
+        "commune": beacon.commune, "user_agent": user_agent,
+        "client_address": (address != "unknown").then_some(address),
+    });
+    let fallback = Salts::default();
+    let salts = app.extensions.get::<Salts>().unwrap_or(&fallback);
+    match store::ingest(&app.db, salts, service_id, vec![event]).await {
+        Ok(report) => match report.rejected.into_iter().next() {
+            None => (StatusCode::NO_CONTENT, any_origin()).into_response(),
+            Some((_, refusal)) => refused(refusal.msg.fr),
+        },
+        Err(e) => e.into_response(),
+    }
+}
