@@ -17,6 +17,9 @@ CREATE TABLE usage_events (
     received_at BIGINT NOT NULL
 );
 CREATE INDEX usage_events_day ON usage_events(day);
+-- DATA-3: the aggregates are refreshed for the days that received events
+-- since the last refresh.
+CREATE INDEX usage_events_received ON usage_events(received_at);
 
 -- DATA-2: the salt of the day, in the database only during its day (nodes
 -- share it); the daily job deletes the salts of past days.
@@ -24,3 +27,25 @@ CREATE TABLE usage_salts (
     day  TEXT PRIMARY KEY,
     salt TEXT NOT NULL
 );
+
+-- DATA-3: daily aggregates per service, commune ('' when unknown) and event
+-- type. visitors: distinct visitors of the day; visits: their visits (a
+-- visit ends after 30 minutes without an event).
+CREATE TABLE usage_daily (
+    day        TEXT NOT NULL,
+    service_id BIGINT NOT NULL REFERENCES services(id),
+    commune    TEXT NOT NULL,
+    type       TEXT NOT NULL,
+    events     BIGINT NOT NULL,
+    visitors   BIGINT NOT NULL,
+    visits     BIGINT NOT NULL,
+    PRIMARY KEY (day, service_id, commune, type)
+);
+
+-- One row: when the aggregates were last refreshed (its lock also keeps
+-- two nodes from refreshing at once).
+CREATE TABLE usage_aggregator (
+    id           BIGINT PRIMARY KEY CHECK (id = 1),
+    refreshed_at BIGINT NOT NULL
+);
+INSERT INTO usage_aggregator (id, refreshed_at) VALUES (1, 0);

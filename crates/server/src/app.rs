@@ -126,7 +126,8 @@ pub struct Node {
 pub struct NodeConfig {
     pub state: AppState,
     pub mail: MailConfig,
-    /// Run the job runner (outbox) on this node.
+    /// Run the background work on this node: outbox, daily jobs, usage
+    /// aggregates.
     pub jobs: bool,
 }
 
@@ -142,9 +143,14 @@ impl Node {
                 daily_jobs(),
                 stop.clone(),
             ));
+            let aggregates = tokio::spawn(usage::store::run_refresh(
+                config.state.db.clone(),
+                stop.clone(),
+            ));
             tokio::spawn(async move {
                 let _ = outbox.await;
                 let _ = daily.await;
+                let _ = aggregates.await;
             })
         });
         let app = router(config.state);

@@ -214,3 +214,116 @@ pub async fn daily(db: &Db, now_ms: i64) -> Result<Option<(u64, u64)>, Error> {
     tx.commit().await?;
     Ok(Some((salts, events)))
 }
+
+/// DATA-3: a visit ends after 30 minutes without an event.
+const VISIT_GAP_MS: i64 = 30 * 60 * 1000;
+
+/// Events received this long before the last refresh are looked at again:
+/// a batch is stamped when received and commits a moment later, and nodes'
+/// clocks differ a little.
+const REFRESH_MARGIN_MS: i64 = 10 * 60 * 1000;
+
+/// How often a node refreshes the aggregates.
+pub const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The aggregates of the events matching `filter` (a `WHERE` clause on
+/// `usage_events`, or nothing): events, distinct visitors, and visits
+/// (a visitor's events on a service, split where 30 minutes pass without
+/// one; a visit counts in each cell it has an event in).
+fn aggregate_sql(filter: &str) -> String {
+    format!(
+        "WITH x AS (SELECT id, day, service_id, commune, type, visitor, occurred_at, \
+           LAG(occurred_at) OVER (PARTITION BY day, service_id, visitor ORDER BY occurred_at, id) AS previous \
+           FROM usage_events {filter}), \
+         e AS (SELECT day, service_id, COALESCE(commune, '') AS commune, type, visitor, \
+           SUM(CASE WHEN previous IS NULL OR occurred_at - previous > {VISIT_GAP_MS} THEN 1 ELSE 0 END) \
+             OVER (PARTITION BY day, service_id, visitor ORDER BY occurred_at, id ROWS UNBOUNDED PRECEDING) AS visit \
+           FROM x) \
+         INSERT INTO usage_daily (day, service_id, commune, type, events, visitors, visits) \
+         SELECT day, service_id, commune, type, COUNT(*), COUNT(DISTINCT visitor), \
+           COUNT(DISTINCT CASE WHEN visitor IS NOT NULL THEN visitor || ':' || visit END) \
+         FROM e GROUP BY day, service_id, commune, type"
+    )
+}
+
+/// Takes the aggregator's row (two nodes never refresh at once) and says
+/// when it last refreshed.
+async fn lock_aggregator(tx: &mut kernel::Tx) -> Result<i64, Error> {
+    sqlx::query("UPDATE usage_aggregator SET refreshed_at = refreshed_at WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(
+        sqlx::query("SELECT refreshed_at FROM usage_aggregator WHERE id = 1")
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get("refreshed_at")?,
+    )
+}
+
+async fn mark_refreshed(tx: &mut kernel::Tx, at: i64) -> Result<(), Error> {
+    sqlx::query("UPDATE usage_aggregator SET refreshed_at = $1 WHERE id = 1")
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// DATA-3, incrementally: the aggregates of the days that received events
+/// since the last refresh are computed again. Returns those days.
+pub async fn refresh(db: &Db) -> Result<Vec<String>, Error> {
+    let now = clock::now_ms();
+    let mut tx = db.begin().await?;
+    let last = lock_aggregator(&mut tx).await?;
+    let days: Vec<String> =
+        sqlx::query("SELECT DISTINCT day FROM usage_events WHERE received_at >= $1 ORDER BY day")
+            .bind(last - REFRESH_MARGIN_MS)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("day"))
+            .collect::<Result<_, _>>()?;
+    let sql = aggregate_sql("WHERE day = $1");
+    for day in &days {
+        sqlx::query("DELETE FROM usage_daily WHERE day = $1")
+            .bind(day)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .bind(day)
+            .execute(&mut *tx)
+            .await?;
+    }
+    mark_refreshed(&mut tx, now).await?;
+    tx.commit().await?;
+    Ok(days)
+}
+
+/// DATA-3: every aggregate computed again from the events (after a purge,
+/// or to check the incremental ones).
+pub async fn rebuild(db: &Db) -> Result<(), Error> {
+    let now = clock::now_ms();
+    let mut tx = db.begin().await?;
+    lock_aggregator(&mut tx).await?;
+    sqlx::query("DELETE FROM usage_daily")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(aggregate_sql("")))
+        .execute(&mut *tx)
+        .await?;
+    mark_refreshed(&mut tx, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A node's refresher: every [`REFRESH_EVERY`] until `stop`.
+pub async fn run_refresh(db: Db, stop: tokio_util::sync::CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(REFRESH_EVERY) => {}
+        }
+        if let Err(e) = refresh(&db).await {
+            tracing::error!(error = %e, "usage aggregates refresh failed");
+        }
+    }
+}

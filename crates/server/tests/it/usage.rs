@@ -470,3 +470,104 @@ async fn a_page_beacon_counts_unless_the_browser_opts_out_data_1_data_2() {
         app.stop().await;
     }
 }
+
+/// The aggregates as stored: (day, commune, type) -> (events, visitors, visits).
+async fn daily_rows(
+    t: &testing::TestDb,
+) -> std::collections::BTreeMap<(String, String, String), (i64, i64, i64)> {
+    sqlx::query("SELECT day, commune, type, events, visitors, visits FROM usage_daily")
+        .fetch_all(t.db.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                (r.get("day"), r.get("commune"), r.get("type")),
+                (r.get("events"), r.get("visitors"), r.get("visits")),
+            )
+        })
+        .collect()
+}
+
+/// DATA-3: daily aggregates per service × commune × type, worked by hand:
+/// events, distinct visitors, and visits (split after 30 minutes without an
+/// event); refreshed incrementally for the days that received events, and
+/// equal to a full rebuild.
+#[tokio::test]
+async fn daily_aggregates_count_events_visitors_and_visits_data_3() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let db = &app.state.db;
+        let service: i64 = sqlx::query("SELECT id FROM services WHERE code = 'toodego'")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap()
+            .get("id");
+        let now = kernel::clock::now_ms();
+        let today = kernel::clock::paris_day(now).to_string();
+        let yesterday = kernel::clock::paris_day(now - 86_400_000).to_string();
+        const MIN: i64 = 60_000;
+        let t0 = 1_000_000;
+        let insert = |day: String,
+                      at: i64,
+                      kind: &'static str,
+                      commune: Option<&'static str>,
+                      visitor: Option<&'static str>| {
+            let pool = t.db.pool().clone();
+            async move {
+                sqlx::query(
+                    "INSERT INTO usage_events (service_id, type, occurred_at, day, page, commune, visitor, received_at) \
+                     VALUES ($1, $2, $3, $4, '/', $5, $6, $7)",
+                )
+                .bind(service)
+                .bind(kind)
+                .bind(at)
+                .bind(day)
+                .bind(commune)
+                .bind(visitor)
+                .bind(kernel::clock::now_ms())
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+        };
+        let v = Some("69266");
+        // Visitor A: two pages 10 minutes apart (one visit), then a search
+        // 40 minutes later (a second visit). B: one page in Lyon. One page
+        // without a visitor (no address). C yesterday, commune unknown.
+        insert(today.clone(), t0, "page", v, Some("aaaa")).await;
+        insert(today.clone(), t0 + 10 * MIN, "page", v, Some("aaaa")).await;
+        insert(today.clone(), t0 + 50 * MIN, "search", v, Some("aaaa")).await;
+        insert(
+            today.clone(),
+            t0 + 5 * MIN,
+            "page",
+            Some("69123"),
+            Some("bbbb"),
+        )
+        .await;
+        insert(today.clone(), t0, "page", v, None).await;
+        insert(yesterday.clone(), t0, "page", None, Some("cccc")).await;
+        let days = usage::store::refresh(db).await.unwrap();
+        assert_eq!(days, [yesterday.clone(), today.clone()], "{}", t.name);
+        let key = |d: &str, c: &str, k: &str| (d.to_string(), c.to_string(), k.to_string());
+        let expected = std::collections::BTreeMap::from([
+            (key(&today, "69266", "page"), (3, 1, 1)),
+            (key(&today, "69266", "search"), (1, 1, 1)),
+            (key(&today, "69123", "page"), (1, 1, 1)),
+            (key(&yesterday, "", "page"), (1, 1, 1)),
+        ]);
+        assert_eq!(daily_rows(&t).await, expected, "{}", t.name);
+        // A comes back 5 minutes after the search: the same second visit,
+        // which now has a page too.
+        insert(today.clone(), t0 + 55 * MIN, "page", v, Some("aaaa")).await;
+        let days = usage::store::refresh(db).await.unwrap();
+        assert!(days.contains(&today), "{}", t.name);
+        let mut expected = expected;
+        expected.insert(key(&today, "69266", "page"), (4, 1, 2));
+        assert_eq!(daily_rows(&t).await, expected, "{}", t.name);
+        usage::store::rebuild(db).await.unwrap();
+        assert_eq!(daily_rows(&t).await, expected, "{}: rebuilt alike", t.name);
+        app.stop().await;
+    }
+}
