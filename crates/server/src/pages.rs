@@ -36,6 +36,7 @@ pub fn all_pages() -> Vec<(&'static str, bool)> {
         .chain(identity::http::STAFF_PAGES)
         .chain(agreements::http::STAFF_PAGES)
         .chain(assistance::http::STAFF_PAGES)
+        .chain(usage::http::STAFF_PAGES)
         .map(|p| (*p, true));
     public.chain(staff).collect()
 }

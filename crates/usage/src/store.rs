@@ -327,3 +327,110 @@ pub async fn run_refresh(db: Db, stop: tokio_util::sync::CancellationToken) {
         }
     }
 }
+
+/// What a dashboard shows (DATA-3): days `from` to `to`, one service or
+/// all, one commune (its INSEE code) or all of them (the metropolis's view,
+/// events without a commune included).
+#[derive(Clone, Debug)]
+pub struct Filter {
+    pub from: Date,
+    pub to: Date,
+    pub service_id: Option<i64>,
+    pub commune: Option<String>,
+}
+
+/// Sums over a set of aggregates. `visitors` adds up each day's distinct
+/// visitors (a visitor of two days counts twice: the hash of the day is all
+/// there is, DATA-2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub events: i64,
+    pub visitors: i64,
+    pub visits: i64,
+}
+
+/// The aggregates matching `f`, summed by `key` (an expression of
+/// `usage_daily`'s columns chosen by this module, never from input).
+async fn summed(db: &Db, f: &Filter, key: &str) -> Result<Vec<(String, Totals)>, Error> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {key} AS k, CAST(SUM(events) AS BIGINT) AS events, CAST(SUM(visitors) AS BIGINT) AS visitors, \
+         CAST(SUM(visits) AS BIGINT) AS visits FROM usage_daily \
+         WHERE day >= $1 AND day <= $2 AND ($3 IS NULL OR service_id = $3) AND ($4 IS NULL OR commune = $4) \
+         GROUP BY {key} ORDER BY {key}"
+    )))
+    .bind(f.from.to_string())
+    .bind(f.to.to_string())
+    .bind(f.service_id)
+    .bind(f.commune.as_deref())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("k")?,
+                Totals {
+                    events: r.try_get("events")?,
+                    visitors: r.try_get("visitors")?,
+                    visits: r.try_get("visits")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// By day (`YYYY-MM-DD`), or by month (`YYYY-MM`) for a long period.
+pub async fn by_period(db: &Db, f: &Filter, monthly: bool) -> Result<Vec<(String, Totals)>, Error> {
+    summed(db, f, if monthly { "substr(day, 1, 7)" } else { "day" }).await
+}
+
+/// By commune (`''`: the events whose commune was not known).
+pub async fn by_commune(db: &Db, f: &Filter) -> Result<Vec<(String, Totals)>, Error> {
+    summed(db, f, "commune").await
+}
+
+/// By event type.
+pub async fn by_type(db: &Db, f: &Filter) -> Result<Vec<(String, Totals)>, Error> {
+    summed(db, f, "type").await
+}
+
+/// One aggregate, as downloaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Aggregate {
+    pub day: String,
+    pub service: String,
+    /// `''` when the service did not know it.
+    pub commune: String,
+    pub kind: String,
+    pub totals: Totals,
+}
+
+/// The aggregates themselves, for the CSV download.
+pub async fn aggregates(db: &Db, f: &Filter) -> Result<Vec<Aggregate>, Error> {
+    let rows = sqlx::query(
+        "SELECT d.day, s.code, d.commune, d.type, d.events, d.visitors, d.visits \
+         FROM usage_daily d JOIN services s ON s.id = d.service_id \
+         WHERE d.day >= $1 AND d.day <= $2 AND ($3 IS NULL OR d.service_id = $3) AND ($4 IS NULL OR d.commune = $4) \
+         ORDER BY d.day, s.code, d.commune, d.type",
+    )
+    .bind(f.from.to_string())
+    .bind(f.to.to_string())
+    .bind(f.service_id)
+    .bind(f.commune.as_deref())
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Aggregate {
+                day: r.try_get("day")?,
+                service: r.try_get("code")?,
+                commune: r.try_get("commune")?,
+                kind: r.try_get("type")?,
+                totals: Totals {
+                    events: r.try_get("events")?,
+                    visitors: r.try_get("visitors")?,
+                    visits: r.try_get("visits")?,
+                },
+            })
+        })
+        .collect()
+}

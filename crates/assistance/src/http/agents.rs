@@ -471,16 +471,7 @@ pub struct FiguresPage {
     organisations: Vec<Organisation>,
     organisation: Organisation,
     figures: store::Figures,
-    chart: Vec<Bar>,
-}
-
-/// A bar of the monthly chart, laid out by the server (SVG, no script).
-pub struct Bar {
-    month: String,
-    count: i64,
-    x: i64,
-    y: i64,
-    height: i64,
+    chart: Vec<kernel::web::chart::Bar>,
 }
 
 impl FiguresPage {
@@ -499,27 +490,6 @@ impl FiguresPage {
     }
 }
 
-const CHART_HEIGHT: i64 = 160;
-const BAR_WIDTH: i64 = 36;
-
-fn bars(by_month: &[(String, i64)]) -> Vec<Bar> {
-    let max = by_month.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
-    by_month
-        .iter()
-        .enumerate()
-        .map(|(i, (month, n))| {
-            let height = n * CHART_HEIGHT / max;
-            Bar {
-                month: month.clone(),
-                count: *n,
-                x: 10 + i as i64 * (BAR_WIDTH + 12),
-                y: 10 + CHART_HEIGHT - height,
-                height,
-            }
-        })
-        .collect()
-}
-
 /// SAU-8: an organisation's figures, as a table and a chart.
 pub async fn figures(
     State(app): State<AppState>,
@@ -529,7 +499,7 @@ pub async fn figures(
 ) -> Result<Response, Error> {
     let (organisations, organisation) = chosen(&app, &staff, q.organisation).await?;
     let figures = store::figures(&app.db, organisation.id, clock::now_ms()).await?;
-    let chart = bars(&figures.by_month);
+    let chart = kernel::web::chart::bars(&figures.by_month);
     Ok(FiguresPage {
         ctx,
         organisations,

@@ -3,6 +3,7 @@
 //! middleware (CSRF, security headers, metrics).
 
 pub mod auth;
+pub mod chart;
 pub mod csrf;
 pub mod error;
 pub mod headers;

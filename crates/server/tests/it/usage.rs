@@ -571,3 +571,105 @@ async fn daily_aggregates_count_events_visitors_and_visits_data_3() {
         app.stop().await;
     }
 }
+
+/// DATA-3: the dashboard and its CSV. The metropolis sees every commune and
+/// compares them; Villeurbanne's staff see Villeurbanne's figures only, and
+/// Lyon's do not exist for them (OPS-7).
+#[tokio::test]
+async fn dashboards_show_each_commune_its_own_figures_data_3() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let token = toodego_token(&app).await;
+        let now = now_rfc3339();
+        let mut events = Vec::new();
+        for (commune, n, address) in [("69266", 3, "198.51.100.1"), ("69123", 5, "198.51.100.2")] {
+            for _ in 0..n {
+                events.push(
+                    json!({"type": "page", "time": now, "page": "/", "commune": commune,
+                                   "client_address": address, "user_agent": "UA"}),
+                );
+            }
+        }
+        let (status, _, answer) = api_json(
+            &app,
+            Method::POST,
+            EVENTS,
+            Some(&token),
+            Some(json!({"events": events})),
+        )
+        .await;
+        assert_eq!(
+            (status.as_u16(), answer["accepted"].as_u64()),
+            (200, Some(8))
+        );
+        usage::store::refresh(&app.state.db).await.unwrap();
+        let lyon: i64 = sqlx::query("SELECT id FROM organisations WHERE insee_code = '69123'")
+            .fetch_one(t.db.pool())
+            .await
+            .unwrap()
+            .get("id");
+
+        let metropolis = app.browser();
+        metropolis
+            .login(crate::support::METROPOLIS_ADMIN, crate::support::PASSWORD)
+            .await;
+        let page = metropolis.get("/gestion/usage").await;
+        assert_eq!(page.status, 200, "{}", t.name);
+        assert!(page.body.contains("Comparaison des communes"));
+        assert!(
+            page.body
+                .contains("<td>Villeurbanne</td><td>69266</td><td>3</td><td>1</td><td>1</td>"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body
+                .contains("<td>Lyon</td><td>69123</td><td>5</td><td>1</td><td>1</td>")
+        );
+        assert!(
+            page.body.contains("<title id=\"tendance-titre\">"),
+            "a chart with its title"
+        );
+        let csv = metropolis.get("/gestion/usage/export.csv").await;
+        assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
+        let lines: Vec<&str> = csv.body.lines().collect();
+        assert_eq!(
+            lines[0],
+            "jour,service,commune,type,evenements,visiteurs,visites"
+        );
+        let today = kernel::clock::paris_day(kernel::clock::now_ms());
+        assert_eq!(
+            lines[1..],
+            [
+                format!("{today},toodego,69123,page,5,1,1"),
+                format!("{today},toodego,69266,page,3,1,1"),
+            ]
+        );
+
+        let villeurbanne = app.browser();
+        villeurbanne
+            .login(crate::support::COMMUNE_ADMIN, crate::support::PASSWORD)
+            .await;
+        let own = villeurbanne.get("/gestion/usage").await;
+        assert_eq!(own.status, 200);
+        assert!(!own.body.contains("Comparaison des communes"));
+        assert!(own.body.contains("<dd>3</dd>"), "Villeurbanne's 3 events");
+        assert!(!own.body.contains("69123") && !own.body.contains(">5<"));
+        let csv = villeurbanne.get("/gestion/usage/export.csv").await;
+        assert_eq!(csv.body.lines().count(), 2, "{}", csv.body);
+        assert!(csv.body.contains(",69266,") && !csv.body.contains(",69123,"));
+        for path in [
+            format!("/gestion/usage?organisation={lyon}"),
+            format!("/gestion/usage/export.csv?organisation={lyon}"),
+        ] {
+            assert_eq!(villeurbanne.get(&path).await.status, 404, "{path}");
+        }
+        let bad = villeurbanne.get("/gestion/usage?du=hier").await;
+        assert_eq!(bad.status, 400);
+        assert!(bad.body.contains("AAAA-MM-JJ"));
+        // Signed out: the sign-in page, not the figures.
+        let anonymous = app.browser().get("/gestion/usage").await;
+        assert_ne!(anonymous.status, 200);
+        app.stop().await;
+    }
+}

@@ -3,6 +3,7 @@
 
 mod api;
 mod beacon;
+mod dashboard;
 mod pages;
 
 use axum::Router;
@@ -14,12 +15,20 @@ use kernel::AppState;
 /// A batch of 10,000 events of about a kilobyte each, with room.
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
+/// Staff pages reachable by GET, for the route walk and the page list.
+pub const STAFF_PAGES: &[&str] = &[
+    "/gestion/usage",
+    "/gestion/usage?du=2026-01-01&au=2026-12-31&service=toodego",
+];
+
 /// Public pages (no login), for the route walk and the page list.
 pub const PUBLIC_PAGES: &[&str] = &["/mesure-d-audience"];
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/mesure-d-audience", get(pages::audience))
+        .route("/gestion/usage", get(dashboard::dashboard))
+        .route("/gestion/usage/export.csv", get(dashboard::export))
         .route("/usage.js", get(beacon::script))
         // One event: a few hundred bytes.
         .route(
