@@ -24,10 +24,19 @@
     if (commune) event.commune = commune;
     for (var k in fields) event[k] = fields[k];
     var body = JSON.stringify(event);
-    // A text body: no CORS preflight, and nothing to wait for.
-    if (navigator.sendBeacon && navigator.sendBeacon(endpoint, body)) return true;
-    fetch(endpoint, { method: 'POST', body: body, keepalive: true, credentials: 'omit', mode: 'no-cors' });
-    return true;
+    // A text body: no CORS preflight. fetch first, as it can leave the
+    // platform's cookies behind (sendBeacon always sends them); keepalive
+    // lets it outlive the page.
+    if (window.fetch) {
+      fetch(endpoint, { method: 'POST', body: body, keepalive: true, credentials: 'omit', mode: 'no-cors' })
+        .catch(function () {});
+      return true;
+    }
+    return !!(navigator.sendBeacon && navigator.sendBeacon(endpoint, body));
+  }
+
+  function text(value) {
+    return typeof value === 'string' && value !== '';
   }
 
   window.MutualisUsage = {
@@ -35,7 +44,8 @@
       return send('page', { page: location.pathname });
     },
     event: function (type, feature) {
-      return send(String(type), { feature: String(feature) });
+      if (!text(type) || !text(feature)) return false;
+      return send(type, { feature: feature });
     }
   };
   if (script.getAttribute('data-auto') !== 'off') window.MutualisUsage.page();

@@ -15,6 +15,11 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
             // Loaded by the services' pages, on other origins.
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            // Pages with Cross-Origin-Embedder-Policy may load it.
+            (
+                header::HeaderName::from_static("cross-origin-resource-policy"),
+                "cross-origin",
+            ),
         ],
         body,
     )
