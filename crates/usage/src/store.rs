@@ -349,6 +349,14 @@ pub struct Totals {
     pub visits: i64,
 }
 
+fn totals(r: &sqlx::any::AnyRow) -> Result<Totals, sqlx::Error> {
+    Ok(Totals {
+        events: r.try_get("events")?,
+        visitors: r.try_get("visitors")?,
+        visits: r.try_get("visits")?,
+    })
+}
+
 /// The aggregates matching `f`, summed by `key` (an expression of
 /// `usage_daily`'s columns chosen by this module, never from input).
 async fn summed(db: &Db, f: &Filter, key: &str) -> Result<Vec<(String, Totals)>, Error> {
@@ -365,16 +373,7 @@ async fn summed(db: &Db, f: &Filter, key: &str) -> Result<Vec<(String, Totals)>,
     .fetch_all(db.pool())
     .await?;
     rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get("k")?,
-                Totals {
-                    events: r.try_get("events")?,
-                    visitors: r.try_get("visitors")?,
-                    visits: r.try_get("visits")?,
-                },
-            ))
-        })
+        .map(|r| Ok((r.try_get("k")?, totals(r)?)))
         .collect()
 }
 
@@ -425,11 +424,7 @@ pub async fn aggregates(db: &Db, f: &Filter) -> Result<Vec<Aggregate>, Error> {
                 service: r.try_get("code")?,
                 commune: r.try_get("commune")?,
                 kind: r.try_get("type")?,
-                totals: Totals {
-                    events: r.try_get("events")?,
-                    visitors: r.try_get("visitors")?,
-                    visits: r.try_get("visits")?,
-                },
+                totals: totals(r)?,
             })
         })
         .collect()
