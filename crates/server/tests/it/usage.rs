@@ -28,6 +28,14 @@ async fn toodego_token(app: &TestApp) -> String {
     body["access_token"].as_str().unwrap().to_string()
 }
 
+async fn toodego_id(t: &testing::TestDb) -> i64 {
+    sqlx::query("SELECT id FROM services WHERE code = 'toodego'")
+        .fetch_one(t.db.pool())
+        .await
+        .unwrap()
+        .get("id")
+}
+
 fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -174,11 +182,7 @@ async fn the_daily_job_destroys_old_salts_and_purges_old_events_data_2() {
         let oldest = usage::domain::event::oldest_day(today);
         let day_before = oldest.previous_day().unwrap();
         let yesterday = today.previous_day().unwrap();
-        let service: i64 = sqlx::query("SELECT id FROM services WHERE code = 'toodego'")
-            .fetch_one(t.db.pool())
-            .await
-            .unwrap()
-            .get("id");
+        let service = toodego_id(&t).await;
         for (day, page) in [
             (day_before, "/trop-vieux"),
             (oldest, "/garde"),
@@ -448,6 +452,22 @@ async fn a_page_beacon_counts_unless_the_browser_opts_out_data_1_data_2() {
         for opt_out in [("dnt", "1"), ("sec-gpc", "1")] {
             assert_eq!(send(page, Some(opt_out)).await.unwrap().status(), 204);
         }
+        let unknown = send(r#"{"service":"inconnu","type":"page","page":"/"}"#, None)
+            .await
+            .unwrap();
+        assert_eq!(unknown.headers()["access-control-allow-origin"], "*");
+        let said: serde_json::Value = unknown.json().await.unwrap();
+        assert!(
+            said["message"].as_str().unwrap().contains("data-service"),
+            "{said}"
+        );
+        assert!(
+            said["message_en"]
+                .as_str()
+                .unwrap()
+                .contains("data-service"),
+            "{said}"
+        );
         for bad in [
             r#"{"service":"inconnu","type":"page","page":"/"}"#,
             r#"{"service":"toodego","type":"Page","page":"/"}"#,
@@ -498,11 +518,7 @@ async fn daily_aggregates_count_events_visitors_and_visits_data_3() {
     for t in testing::databases().await {
         let app = TestApp::spawn(&t).await;
         let db = &app.state.db;
-        let service: i64 = sqlx::query("SELECT id FROM services WHERE code = 'toodego'")
-            .fetch_one(t.db.pool())
-            .await
-            .unwrap()
-            .get("id");
+        let service = toodego_id(&t).await;
         let now = kernel::clock::now_ms();
         let today = kernel::clock::paris_day(now).to_string();
         let yesterday = kernel::clock::paris_day(now - 86_400_000).to_string();

@@ -10,7 +10,7 @@ use kernel::AppState;
 use kernel::web::Msg;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{self, MAX_BATCH, Salts};
+use crate::store::{self, MAX_BATCH};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,7 +32,8 @@ struct Answer {
     rejected: Vec<Rejected>,
 }
 
-fn error(status: StatusCode, code: &str, msg: Msg) -> Response {
+/// The area's JSON error: a code, and what to do in French and English.
+pub(super) fn error(status: StatusCode, code: &str, msg: Msg) -> Response {
     (
         status,
         Json(serde_json::json!({ "error": code, "message": msg.fr, "message_en": msg.en })),
@@ -105,9 +106,7 @@ pub async fn ingest(State(app): State<AppState>, headers: HeaderMap, body: Bytes
             ),
         );
     }
-    let fallback = Salts::default();
-    let salts = app.extensions.get::<Salts>().unwrap_or(&fallback);
-    match store::ingest(&app.db, salts, service_id, batch.events).await {
+    match store::ingest(&app.db, &super::salts(&app), service_id, batch.events).await {
         Ok(report) => Json(Answer {
             accepted: report.accepted,
             rejected: report

@@ -8,10 +8,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kernel::AppState;
-use kernel::web::ClientAddress;
+use kernel::web::{ClientAddress, Msg};
 use serde::Deserialize;
 
-use crate::store::{self, Salts};
+use super::api;
+use crate::store;
 
 const SCRIPT: &str = include_str!("../../static/usage.js");
 
@@ -66,21 +67,30 @@ pub async fn beacon(
     if opted_out(&headers) {
         return (StatusCode::NO_CONTENT, any_origin()).into_response();
     }
-    let refused = |reason: String| {
+    let refused = |msg: Msg| {
         (
-            StatusCode::UNPROCESSABLE_ENTITY,
             any_origin(),
-            axum::Json(serde_json::json!({ "error": "invalid", "message": reason })),
+            api::error(StatusCode::UNPROCESSABLE_ENTITY, "invalid", msg),
         )
             .into_response()
     };
     let beacon: Beacon = match serde_json::from_slice(&body) {
         Ok(b) => b,
-        Err(e) => return refused(format!("Événement mal formé : {e}.")),
+        Err(e) => {
+            return refused(Msg::new(
+                format!("Événement mal formé : {e}."),
+                format!("Malformed event: {e}."),
+            ));
+        }
     };
     let service_id = match store::service_id(&app.db, &beacon.service).await {
         Ok(Some(id)) => id,
-        Ok(None) => return refused("Ce service n'est pas connu de la plateforme.".into()),
+        Ok(None) => {
+            return refused(Msg::new(
+                "Ce service n'est pas connu de la plateforme : vérifiez l'attribut data-service.",
+                "This service is not known to the platform: check the data-service attribute.",
+            ));
+        }
         Err(e) => return e.into_response(),
     };
     let time = kernel::clock::format_ms(kernel::clock::now_ms());
@@ -93,12 +103,10 @@ pub async fn beacon(
         "commune": beacon.commune, "user_agent": user_agent,
         "client_address": (address != "unknown").then_some(address),
     });
-    let fallback = Salts::default();
-    let salts = app.extensions.get::<Salts>().unwrap_or(&fallback);
-    match store::ingest(&app.db, salts, service_id, vec![event]).await {
+    match store::ingest(&app.db, &super::salts(&app), service_id, vec![event]).await {
         Ok(report) => match report.rejected.into_iter().next() {
             None => (StatusCode::NO_CONTENT, any_origin()).into_response(),
-            Some((_, refusal)) => refused(refusal.msg.fr),
+            Some((_, refusal)) => refused(refusal.msg),
         },
         Err(e) => e.into_response(),
     }

@@ -40,3 +40,13 @@ pub fn router() -> Router<AppState> {
             post(api::ingest.layer(DefaultBodyLimit::max(BODY_LIMIT))),
         )
 }
+
+/// The node's salt of the day (DATA-2), put in the state when the node is
+/// composed; a fresh copy otherwise (it reads the same salt from the
+/// database).
+fn salts(app: &AppState) -> crate::store::Salts {
+    app.extensions
+        .get::<crate::store::Salts>()
+        .cloned()
+        .unwrap_or_default()
+}
