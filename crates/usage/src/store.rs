@@ -179,16 +179,6 @@ fn malformed(e: &serde_json::Error) -> Refusal {
     }
 }
 
-/// The service of a code, or `None`.
-pub async fn service_id(db: &Db, code: &str) -> Result<Option<i64>, Error> {
-    Ok(sqlx::query("SELECT id FROM services WHERE code = $1")
-        .bind(code)
-        .fetch_optional(db.pool())
-        .await?
-        .map(|r| r.try_get("id"))
-        .transpose()?)
-}
-
 pub const JOB: &str = "usage.daily";
 
 /// DATA-2, once a day across nodes: the salts of past days are destroyed

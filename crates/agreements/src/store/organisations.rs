@@ -369,6 +369,16 @@ pub async fn populations(db: &Db, organisation_id: i64) -> Result<Vec<Population
         .collect()
 }
 
+/// The id of the service of `code`, if the catalogue has it.
+pub async fn service_id(db: &Db, code: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query("SELECT id FROM services WHERE code = $1")
+        .bind(code)
+        .fetch_optional(db.pool())
+        .await?
+        .map(|r| r.try_get("id"))
+        .transpose()
+}
+
 /// Creates a service once (by code); returns its id. Its terms are the
 /// defaults of its future annexes; a service is paid unless it is free.
 pub async fn ensure_service(

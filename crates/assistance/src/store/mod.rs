@@ -29,12 +29,8 @@ pub struct Category {
 }
 
 async fn service_id(db: &Db, service_code: &str) -> Result<i64, Error> {
-    sqlx::query("SELECT id FROM services WHERE code = $1")
-        .bind(service_code)
-        .fetch_optional(db.pool())
+    agreements::store::service_id(db, service_code)
         .await?
-        .map(|r| r.try_get("id"))
-        .transpose()?
         .ok_or(Error::Invalid(Msg::new(
             "Ce service n'est pas connu de la plateforme.",
             "This service is not known to the platform.",

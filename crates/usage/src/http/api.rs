@@ -59,7 +59,7 @@ pub async fn ingest(State(app): State<AppState>, headers: HeaderMap, body: Bytes
         );
     }
     let service = match assistance::store::service_of_client(&app.db, &token.client_id).await {
-        Ok(Some(code)) => store::service_id(&app.db, &code).await,
+        Ok(Some(code)) => agreements::store::service_id(&app.db, &code).await,
         Ok(None) => Ok(None),
         Err(e) => return e.into_response(),
     };
@@ -75,7 +75,7 @@ pub async fn ingest(State(app): State<AppState>, headers: HeaderMap, body: Bytes
                 ),
             );
         }
-        Err(e) => return e.into_response(),
+        Err(e) => return crate::Error::from(e).into_response(),
     };
     let batch: Batch = match serde_json::from_slice(&body) {
         Ok(batch) => batch,

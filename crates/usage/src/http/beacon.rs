@@ -83,7 +83,7 @@ pub async fn beacon(
             ));
         }
     };
-    let service_id = match store::service_id(&app.db, &beacon.service).await {
+    let service_id = match agreements::store::service_id(&app.db, &beacon.service).await {
         Ok(Some(id)) => id,
         Ok(None) => {
             return refused(Msg::new(
@@ -91,7 +91,7 @@ pub async fn beacon(
                 "This service is not known to the platform: check the data-service attribute.",
             ));
         }
-        Err(e) => return e.into_response(),
+        Err(e) => return crate::Error::from(e).into_response(),
     };
     let time = kernel::clock::format_ms(kernel::clock::now_ms());
     let user_agent = headers

@@ -92,7 +92,7 @@ async fn choose(app: &AppState, staff: &Staff, q: &DashboardQuery) -> Result<Cho
     let service_id = match q.service.as_str() {
         "" => None,
         code => Some(
-            store::service_id(&app.db, code)
+            agreements::store::service_id(&app.db, code)
                 .await?
                 .ok_or(Error::NotFound)?,
         ),
