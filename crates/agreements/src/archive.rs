@@ -4,18 +4,11 @@
 
 use kernel::Db;
 use kernel::web::Scope;
+use kernel::web::csv::line as csv_line;
 use serde_json::{Value, json};
 
 use crate::domain::money::cents;
 use crate::store::{self, AgreementRow};
-
-fn csv_line(fields: &[String]) -> String {
-    let quoted: Vec<String> = fields
-        .iter()
-        .map(|f| crate::exports::csv_field(f))
-        .collect();
-    quoted.join(",") + "\n"
-}
 
 /// Whether the archive may be downloaded: an end is recorded for the
 /// agreement or one of its annexes.

@@ -3,19 +3,11 @@
 
 use kernel::Db;
 use kernel::web::Scope;
+use kernel::web::csv::field as csv_field;
 use serde_json::json;
 
 use crate::domain::money::cents;
 use crate::store;
-
-/// A CSV field, quoted when it holds a separator, a quote or a line break.
-pub(crate) fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
 
 pub async fn orders_csv(db: &Db, scope: &Scope, year: i32) -> Result<String, sqlx::Error> {
     let mut out = String::from(
@@ -36,7 +28,7 @@ pub async fn orders_csv(db: &Db, scope: &Scope, year: i32) -> Result<String, sql
             o.kind.code().to_string(),
             refers,
             o.insee_code.clone(),
-            csv_field(&o.debtor_name),
+            csv_field(&o.debtor_name).into_owned(),
             o.debtor_siren.clone(),
             o.contribution_year.to_string(),
         ]

@@ -40,3 +40,33 @@ pub fn paris_day(at_ms: i64) -> Date {
         .expect("a representable instant");
     utc.to_offset(paris_offset(utc)).date()
 }
+
+/// The instant (milliseconds since the epoch) Paris's day `day` begins.
+/// Summer time changes at 01:00 UTC, so Paris's midnight never falls on a
+/// change and the offset at UTC midnight of that date is the right one.
+pub fn paris_midnight(day: Date) -> i64 {
+    let utc_midnight = day.midnight().assume_utc();
+    let offset = paris_offset(utc_midnight).whole_seconds();
+    let start = utc_midnight - time::Duration::seconds(i64::from(offset));
+    start.unix_timestamp() * 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn paris_midnight_follows_summer_time() {
+        // 2026-01-01 00:00 in Paris is 2025-12-31 23:00 UTC.
+        assert_eq!(paris_midnight(date!(2026 - 01 - 01)), 1_767_222_000_000);
+        // 2026-07-01 00:00 in Paris is 2026-06-30 22:00 UTC.
+        assert_eq!(paris_midnight(date!(2026 - 07 - 01)), 1_782_856_800_000);
+        // Around the spring change (Sunday 29 March 2026).
+        for d in [date!(2026 - 03 - 29), date!(2026 - 03 - 30), date!(2026 - 10 - 25)] {
+            let start = paris_midnight(d);
+            assert_eq!(paris_day(start), d);
+            assert_eq!(paris_day(start - 1), d.previous_day().unwrap());
+        }
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod chart;
+pub mod csv;
 pub mod csrf;
 pub mod error;
 pub mod headers;

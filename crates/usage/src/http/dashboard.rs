@@ -10,6 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use kernel::web::chart::{self, Bar};
+use kernel::web::csv::field;
 use kernel::web::{Msg, PageContext, Staff};
 use kernel::{AppState, clock};
 use serde::Deserialize;
@@ -210,15 +211,6 @@ pub async fn dashboard(
         csv,
     }
     .into_response())
-}
-
-/// A CSV field: quoted when it holds a comma, a quote or a line break.
-fn field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
 }
 
 /// The dashboard's aggregates as CSV (UTF-8, `,`, ISO dates).
