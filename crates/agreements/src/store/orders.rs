@@ -231,6 +231,58 @@ pub async fn orders(
         .collect())
 }
 
+/// DATA-4: one service's contribution of a commune for a year, as its
+/// revenue order stated it (FIN-5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContributionLine {
+    pub year: i32,
+    pub insee_code: String,
+    pub commune: String,
+    pub service_code: String,
+    pub service_name: String,
+    pub due: Decimal,
+    pub refund: Decimal,
+    pub amount: Decimal,
+    /// The order's reference (`2026-000012`) and when it was issued.
+    pub order: String,
+    pub issued_at: i64,
+}
+
+/// DATA-4: every line of every issued order (not the corrections, which
+/// are for a whole order), by year, commune and service. Public money is
+/// public: published whole, for every commune.
+pub async fn contribution_lines(db: &Db) -> Result<Vec<ContributionLine>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT r.contribution_year, r.budget_year, r.number, r.issued_at, o.insee_code, o.name, \
+         l.service_code, l.service_name, l.due, l.refund, l.amount \
+         FROM revenue_orders r JOIN organisations o ON o.id = r.commune_id \
+         JOIN revenue_order_lines l ON l.order_id = r.id WHERE r.kind = 'order' \
+         ORDER BY r.contribution_year, o.insee_code, l.position",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let year: i64 = r.try_get("contribution_year")?;
+            let budget_year: i64 = r.try_get("budget_year")?;
+            Ok(ContributionLine {
+                year: year as i32,
+                insee_code: r
+                    .try_get::<Option<String>, _>("insee_code")?
+                    .unwrap_or_default(),
+                commune: r.try_get("name")?,
+                service_code: r.try_get("service_code")?,
+                service_name: r.try_get("service_name")?,
+                due: decimal(r, "due")?,
+                refund: decimal(r, "refund")?,
+                amount: decimal(r, "amount")?,
+                order: reference(budget_year as i32, r.try_get("number")?),
+                issued_at: r.try_get("issued_at")?,
+            })
+        })
+        .collect()
+}
+
 /// The budget years that have orders.
 pub async fn order_years(db: &Db) -> Result<Vec<i32>, sqlx::Error> {
     let rows =

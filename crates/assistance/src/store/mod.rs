@@ -1210,6 +1210,122 @@ pub async fn figures(db: &Db, organisation_id: i64, now_ms: i64) -> Result<Figur
     })
 }
 
+/// DATA-4: the help requests of one month, one commune (the requester's),
+/// one service and one category, with their delays, for the open data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MonthlyCell {
+    /// `YYYY-MM`, Paris.
+    pub month: String,
+    /// The requester's commune (INSEE code).
+    pub commune: String,
+    pub service_code: String,
+    pub category: String,
+    pub category_label: String,
+    pub requests: u64,
+    /// Requests answered, and the median hours to the first answer.
+    pub answered: u64,
+    pub median_first_answer_hours: Option<f64>,
+    /// Requests resolved (or closed), and the median hours to that.
+    pub resolved: u64,
+    pub median_resolution_hours: Option<f64>,
+}
+
+/// The median of the delay `delay` (a column of `r`) per cell: the mean
+/// of the middle one or two rows, as in [`median`] (window functions, so
+/// the same SQL on SQLite and PostgreSQL).
+fn median_sql(delay: &str) -> String {
+    const CELL: &str = "month, commune, service_code, category";
+    format!(
+        "SELECT {CELL}, CAST(AVG({delay}) AS DOUBLE PRECISION) AS median FROM \
+         (SELECT {CELL}, {delay}, ROW_NUMBER() OVER (PARTITION BY {CELL} ORDER BY {delay}) AS k, \
+         COUNT(*) OVER (PARTITION BY {CELL}) AS n FROM r WHERE {delay} IS NOT NULL) x \
+         WHERE k IN ((n + 1) / 2, (n + 2) / 2) GROUP BY {CELL}"
+    )
+}
+
+/// DATA-4: the requests created in each Paris month before `before` (the
+/// first day of a month), by the requester's commune, service and category.
+/// Requests without a commune are left out: the dataset is by commune.
+pub async fn monthly_cells(db: &Db, before: time::Date) -> Result<Vec<MonthlyCell>, Error> {
+    let first: Option<i64> = sqlx::query("SELECT MIN(created_at) AS first FROM help_requests")
+        .fetch_one(db.pool())
+        .await?
+        .try_get("first")?;
+    // Each month: `YYYY-MM` and the instants it starts and ends.
+    let mut months = Vec::new();
+    if let Some(first) = first {
+        let mut start = clock::paris_day(first).replace_day(1).expect("day 1 exists");
+        while start < before {
+            let next = match start.month() {
+                time::Month::December => start.replace_year(start.year() + 1).and_then(|d| d.replace_month(time::Month::January)),
+                m => start.replace_month(m.next()),
+            }
+            .expect("the first of a month exists");
+            months.push((
+                format!("{:04}-{:02}", start.year(), u8::from(start.month())),
+                clock::paris_midnight(start),
+                clock::paris_midnight(next),
+            ));
+            start = next;
+        }
+    }
+    if months.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Only our own month names (`YYYY-MM`) and integers go into the text.
+    let values: Vec<String> = months
+        .iter()
+        .map(|(m, start, end)| format!("('{m}', {start}, {end})"))
+        .collect();
+    let sql = format!(
+        "WITH m(month, start_ms, end_ms) AS (VALUES {values}), \
+         r AS (SELECT m.month, h.requester_commune AS commune, s.code AS service_code, h.category, \
+               h.first_answer_at - h.created_at AS first_ms, \
+               COALESCE(h.resolved_at, h.closed_at) - h.created_at AS resolution_ms \
+               FROM help_requests h JOIN services s ON s.id = h.service_id \
+               JOIN m ON h.created_at >= m.start_ms AND h.created_at < m.end_ms \
+               WHERE h.requester_commune IS NOT NULL AND h.requester_commune <> ''), \
+         c AS (SELECT month, commune, service_code, category, COUNT(*) AS requests, \
+               COUNT(first_ms) AS answered, COUNT(resolution_ms) AS resolved FROM r \
+               GROUP BY month, commune, service_code, category), \
+         f AS ({first}), v AS ({resolution}) \
+         SELECT c.month, c.commune, c.service_code, c.category, COALESCE(hc.label, c.category) AS label, \
+         c.requests, c.answered, c.resolved, f.median AS first_ms, v.median AS resolution_ms FROM c \
+         JOIN services s ON s.code = c.service_code \
+         LEFT JOIN help_categories hc ON hc.service_id = s.id AND hc.code = c.category \
+         LEFT JOIN f ON f.month = c.month AND f.commune = c.commune AND f.service_code = c.service_code AND f.category = c.category \
+         LEFT JOIN v ON v.month = c.month AND v.commune = c.commune AND v.service_code = c.service_code AND v.category = c.category \
+         ORDER BY c.month, c.commune, c.service_code, c.category",
+        values = values.join(", "),
+        first = median_sql("first_ms"),
+        resolution = median_sql("resolution_ms"),
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(db.pool())
+        .await?;
+    let hours = |ms: Option<f64>| ms.map(|ms| ms / 3_600_000.0);
+    let count = |r: &sqlx::any::AnyRow, name: &str| -> Result<u64, sqlx::Error> {
+        Ok(r.try_get::<i64, _>(name)?.max(0) as u64)
+    };
+    rows.iter()
+        .map(|r| {
+            Ok(MonthlyCell {
+                month: r.try_get("month")?,
+                commune: r.try_get("commune")?,
+                service_code: r.try_get("service_code")?,
+                category: r.try_get("category")?,
+                category_label: r.try_get("label")?,
+                requests: count(r, "requests")?,
+                answered: count(r, "answered")?,
+                median_first_answer_hours: hours(r.try_get("first_ms")?),
+                resolved: count(r, "resolved")?,
+                median_resolution_hours: hours(r.try_get("resolution_ms")?),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Error::from)
+}
+
 /// ID-8: the help requests a person made, for their export: references,
 /// subjects, statuses and the messages they can read (never the internal
 /// notes).
