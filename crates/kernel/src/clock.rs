@@ -63,7 +63,11 @@ mod tests {
         // 2026-07-01 00:00 in Paris is 2026-06-30 22:00 UTC.
         assert_eq!(paris_midnight(date!(2026 - 07 - 01)), 1_782_856_800_000);
         // Around the spring change (Sunday 29 March 2026).
-        for d in [date!(2026 - 03 - 29), date!(2026 - 03 - 30), date!(2026 - 10 - 25)] {
+        for d in [
+            date!(2026 - 03 - 29),
+            date!(2026 - 03 - 30),
+            date!(2026 - 10 - 25),
+        ] {
             let start = paris_midnight(d);
             assert_eq!(paris_day(start), d);
             assert_eq!(paris_day(start - 1), d.previous_day().unwrap());

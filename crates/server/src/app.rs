@@ -41,9 +41,16 @@ pub fn router(state: AppState) -> Router {
         site: state.site.clone(),
         // Called by services with their own credentials, never with cookies
         // (the staff API only reads).
-        // Scripts that services' pages load set no cookie either.
+        // Scripts that services' pages load set no cookie either, nor do
+        // the open-data files that portals harvest (DATA-4).
         exempt_prefixes: [
-            &["/api/", "/usage.js", "/aide/widget.js", "/aide/widget.css"],
+            &[
+                "/api/",
+                "/usage.js",
+                "/aide/widget.js",
+                "/aide/widget.css",
+                "/opendata/",
+            ],
             identity::oidc::SERVICE_ENDPOINTS,
         ]
         .concat(),

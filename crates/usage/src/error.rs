@@ -13,6 +13,9 @@ pub enum Error {
     Invalid(Msg),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// The help requests' figures, read for the open data (DATA-4).
+    #[error(transparent)]
+    Assistance(#[from] assistance::Error),
 }
 
 impl IntoResponse for Error {
@@ -21,6 +24,7 @@ impl IntoResponse for Error {
             Error::NotFound => ErrorPage::not_found().into_response(),
             Error::Invalid(msg) => ErrorPage::bad_request(msg).into_response(),
             Error::Database(e) => ErrorPage::internal(e).into_response(),
+            Error::Assistance(e) => e.into_response(),
         }
     }
 }

@@ -419,3 +419,35 @@ pub async fn aggregates(db: &Db, f: &Filter) -> Result<Vec<Aggregate>, Error> {
         })
         .collect()
 }
+
+/// DATA-4: the aggregates of the days before `before` (`YYYY-MM-DD`), by
+/// month, commune and service. The events whose commune is unknown are left
+/// out: the dataset is by commune.
+pub async fn monthly_by_commune(
+    db: &Db,
+    before: Date,
+) -> Result<Vec<crate::domain::open_data::MonthlyUsage>, Error> {
+    let rows = sqlx::query(
+        "SELECT substr(d.day, 1, 7) AS month, d.commune, s.code, CAST(SUM(d.events) AS BIGINT) AS events, \
+         CAST(SUM(d.visits) AS BIGINT) AS visits FROM usage_daily d JOIN services s ON s.id = d.service_id \
+         WHERE d.commune <> '' AND d.day < $1 \
+         GROUP BY substr(d.day, 1, 7), d.commune, s.code ORDER BY 1, 2, 3",
+    )
+    .bind(before.to_string())
+    .fetch_all(db.pool())
+    .await?;
+    let count = |r: &sqlx::any::AnyRow, name: &str| -> Result<u64, sqlx::Error> {
+        Ok(r.try_get::<i64, _>(name)?.max(0) as u64)
+    };
+    rows.iter()
+        .map(|r| {
+            Ok(crate::domain::open_data::MonthlyUsage {
+                month: r.try_get("month")?,
+                commune: r.try_get("commune")?,
+                service: r.try_get("code")?,
+                events: count(r, "events")?,
+                visits: count(r, "visits")?,
+            })
+        })
+        .collect()
+}

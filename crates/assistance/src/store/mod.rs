@@ -1254,10 +1254,14 @@ pub async fn monthly_cells(db: &Db, before: time::Date) -> Result<Vec<MonthlyCel
     // Each month: `YYYY-MM` and the instants it starts and ends.
     let mut months = Vec::new();
     if let Some(first) = first {
-        let mut start = clock::paris_day(first).replace_day(1).expect("day 1 exists");
+        let mut start = clock::paris_day(first)
+            .replace_day(1)
+            .expect("day 1 exists");
         while start < before {
             let next = match start.month() {
-                time::Month::December => start.replace_year(start.year() + 1).and_then(|d| d.replace_month(time::Month::January)),
+                time::Month::December => start
+                    .replace_year(start.year() + 1)
+                    .and_then(|d| d.replace_month(time::Month::January)),
                 m => start.replace_month(m.next()),
             }
             .expect("the first of a month exists");

@@ -4,8 +4,8 @@
 
 pub mod auth;
 pub mod chart;
-pub mod csv;
 pub mod csrf;
+pub mod csv;
 pub mod error;
 pub mod headers;
 pub mod lang;

@@ -8,6 +8,7 @@ mod hostile;
 mod http;
 pub(crate) mod nodes;
 mod oidc;
+mod open_data;
 mod second_factor;
 mod support;
 mod usage;

@@ -4,6 +4,7 @@
 mod api;
 mod beacon;
 mod dashboard;
+mod open_data;
 mod pages;
 
 use axum::Router;
@@ -22,11 +23,14 @@ pub const STAFF_PAGES: &[&str] = &[
 ];
 
 /// Public pages (no login), for the route walk and the page list.
-pub const PUBLIC_PAGES: &[&str] = &["/mesure-d-audience"];
+pub const PUBLIC_PAGES: &[&str] = &["/mesure-d-audience", "/opendata"];
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/mesure-d-audience", get(pages::audience))
+        .route("/opendata", get(open_data::page))
+        .route("/opendata/catalog.jsonld", get(open_data::catalog))
+        .route("/opendata/{file}", get(open_data::file))
         .route("/gestion/usage", get(dashboard::dashboard))
         .route("/gestion/usage/export.csv", get(dashboard::export))
         .route("/usage.js", get(beacon::script))
