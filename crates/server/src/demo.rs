@@ -214,6 +214,7 @@ async fn seed_clients(app: &AppState) -> anyhow::Result<()> {
                 "address",
                 "birth",
                 "offline_access",
+                identity::oidc::clients::USAGE_STATISTICS,
             ]
             .map(String::from)
             .to_vec(),

@@ -1514,6 +1514,19 @@ pub async fn service_of_client(db: &Db, client_id: &str) -> Result<Option<String
     .transpose()?)
 }
 
+/// The client linked to a service (the reverse of [`service_of_client`]).
+pub async fn client_of_service(db: &Db, service_id: i64) -> Result<Option<String>, Error> {
+    Ok(
+        sqlx::query("SELECT client_id FROM help_service_links WHERE service_id = $1")
+            .bind(service_id)
+            .fetch_optional(db.pool())
+            .await?
+            .map(|r| r.try_get::<Option<String>, _>("client_id"))
+            .transpose()?
+            .flatten(),
+    )
+}
+
 /// Where a request is now, as the API says it (SAU-7).
 pub async fn organisation_kind(
     db: &Db,

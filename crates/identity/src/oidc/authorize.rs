@@ -396,6 +396,10 @@ pub struct ClaimRow {
     pub label_fr: &'static str,
     pub label_en: &'static str,
     pub value: String,
+    /// Ticked when the screen opens: personal claims are (the service asks
+    /// for them to work); statistics of one's use are not (DATA-2: only
+    /// with a consent the person gives by ticking it).
+    pub ticked: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -420,6 +424,10 @@ fn claim_label(name: &str) -> (&'static str, &'static str) {
         "address" => ("Adresse postale", "Postal address"),
         "birthplace" => ("Commune de naissance", "Birth place"),
         "birthcountry" => ("Pays de naissance", "Birth country"),
+        super::clients::USAGE_STATISTICS => (
+            "Statistiques d'usage à votre nom",
+            "Statistics of your use, in your name",
+        ),
         _ => ("Autre information", "Other information"),
     }
 }
@@ -440,7 +448,14 @@ async fn consent_page(
         .iter()
         .map(|name| {
             let (label_fr, label_en) = claim_label(name);
+            let usage = name == super::clients::USAGE_STATISTICS;
             let value = match values.get(name) {
+                _ if usage => ctx
+                    .tr(
+                        "ce service garde vos pages vues et actions avec votre identifiant, pour vous proposer un suivi personnalisé ; sans cet accord, il les compte sans savoir qui vous êtes",
+                        "this service keeps the pages you view and your actions with your identifier, to offer you a personal follow-up; without this consent, it counts them without knowing who you are",
+                    )
+                    .to_string(),
                 Some(serde_json::Value::String(s)) => s.clone(),
                 Some(serde_json::Value::Bool(b)) => if *b { "oui" } else { "non" }.to_string(),
                 Some(serde_json::Value::Object(o)) => o
@@ -455,6 +470,7 @@ async fn consent_page(
                 label_fr,
                 label_en,
                 value,
+                ticked: !usage,
             }
         })
         .collect();

@@ -19,7 +19,14 @@ pub const SCOPES: &[(&str, &[&str])] = &[
     ("address", &["address"]),
     ("birth", &["birthplace", "birthcountry"]),
     ("offline_access", &[]),
+    (USAGE_STATISTICS, &[USAGE_STATISTICS]),
 ];
+
+/// DATA-2, ID-4: the consent to statistics of one's own use of a service
+/// (its usage events kept with the person's `sub`). Asked like a claim, on
+/// the consent screen, unticked until the person ticks it; never a claim in
+/// a token (no value).
+pub const USAGE_STATISTICS: &str = "usage_statistics";
 
 /// The personal claims behind a list of scopes.
 pub fn claims_of(scopes: &[String]) -> Vec<&'static str> {

@@ -90,6 +90,53 @@ pub async fn history(db: &Db, account_id: i64) -> Result<Vec<ConsentRecord>, sql
     rows.iter().map(record).collect()
 }
 
+/// DATA-2, ID-4: among `subjects` (the `sub`s a service's client `client`
+/// received), those whose person has a live consent to that client that
+/// grants [`USAGE_STATISTICS`](super::clients::USAGE_STATISTICS). A subject
+/// of another sector, of a deleted account, or never issued is not among
+/// them.
+pub async fn consenting_to_usage_statistics(
+    db: &Db,
+    client: &Client,
+    subjects: &[&str],
+    now: i64,
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let mut out = std::collections::HashSet::new();
+    // Well under both databases' limits on bound parameters.
+    for chunk in subjects.chunks(500) {
+        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT s.sub, {columns} FROM oidc_subjects s JOIN consent_records c ON c.account_id = s.account_id \
+             WHERE s.sector = $1 AND c.client_id = $2 AND s.sub IN ({list}) \
+             AND c.id = (SELECT MAX(id) FROM consent_records l WHERE l.account_id = s.account_id AND l.client_id = $2)",
+            columns = COLUMNS
+                .split(", ")
+                .map(|c| format!("c.{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            list = list.join(", "),
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&client.sector)
+            .bind(&client.client_id);
+        for sub in chunk {
+            query = query.bind(*sub);
+        }
+        for row in query.fetch_all(db.pool()).await? {
+            let consent = record(&row)?;
+            if consent.live(now)
+                && consent
+                    .granted
+                    .iter()
+                    .any(|g| g == super::clients::USAGE_STATISTICS)
+            {
+                out.insert(row.try_get("sub")?);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// ID-4: a consent is asked again when there is no live one, when the
 /// service asks for claims it did not ask for before, or when its privacy
 /// notice changed.

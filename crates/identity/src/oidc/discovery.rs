@@ -24,6 +24,8 @@ pub async fn configuration(State(app): State<AppState>) -> Response {
     let claims: Vec<&str> = ["sub", "iss", "auth_time", "acr", "sid"]
         .into_iter()
         .chain(SCOPES.iter().flat_map(|(_, c)| c.iter().copied()))
+        // A purpose the person consents to, not a claim a token carries.
+        .filter(|c| *c != super::clients::USAGE_STATISTICS)
         .collect();
     let doc = json!({
         "issuer": issuer,

@@ -51,6 +51,21 @@ pub async fn account_of_subject(
         .transpose()
 }
 
+/// ID-8: every subject issued for an account, in any sector (what other
+/// areas keep under those subjects is the account's too).
+pub async fn subjects_of(
+    conn: &mut sqlx::AnyConnection,
+    account_id: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query("SELECT sub FROM oidc_subjects WHERE account_id = $1 ORDER BY sub")
+        .bind(account_id)
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(|r| r.try_get("sub"))
+        .collect()
+}
+
 /// A sector's salt, created at its first use.
 pub async fn sector_salt(db: &Db, sector: &str) -> Result<String, sqlx::Error> {
     if let Some(r) = sqlx::query("SELECT salt FROM sectors WHERE name = $1")

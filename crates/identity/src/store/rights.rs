@@ -147,6 +147,11 @@ pub async fn delete_account(
             .execute(&mut *tx)
             .await?;
     }
+    // The other areas first: they find the account's data through its
+    // subjects (the usage statistics it consented to), removed just after.
+    for part in kernel::personal_data::parts() {
+        (part.erase)(&mut tx, account_id).await?;
+    }
     for sql in [
         "DELETE FROM identity_fields WHERE account_id = $1",
         "DELETE FROM roles WHERE account_id = $1",
@@ -154,9 +159,6 @@ pub async fn delete_account(
         "DELETE FROM oidc_subjects WHERE account_id = $1",
     ] {
         sqlx::query(sql).bind(account_id).execute(&mut *tx).await?;
-    }
-    for part in kernel::personal_data::parts() {
-        (part.erase)(&mut tx, account_id).await?;
     }
     sqlx::query(
         "UPDATE accounts SET email = $1, display_name = '', password_hash = NULL, disabled = 1, email_verified_at = NULL WHERE id = $2",

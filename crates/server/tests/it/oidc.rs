@@ -45,6 +45,22 @@ async fn discovery_and_jwks_describe_the_provider_id_3() {
                 "{claim}"
             );
         }
+        // DATA-2: statistics of one's use are a scope the person consents
+        // to, never a claim a token carries.
+        assert!(
+            doc["scopes_supported"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == "usage_statistics")
+        );
+        assert!(
+            !doc["claims_supported"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == "usage_statistics")
+        );
         let jwks: serde_json::Value =
             serde_json::from_str(&b.get("/oidc/jwks").await.body).unwrap();
         let algs: Vec<&str> = jwks["keys"]
@@ -668,31 +684,49 @@ pub(crate) async fn code_flow(
     secret: &str,
     redirect: &str,
 ) -> serde_json::Value {
+    code_flow_with(
+        app,
+        b,
+        (client_id, secret, redirect),
+        "openid email",
+        &["email"],
+    )
+    .await
+    .1
+}
+
+/// The code flow asking for `scope`, ticking `ticked` on the consent
+/// screen. Returns the consent screen (empty when it was not shown) and the
+/// token response.
+pub(crate) async fn code_flow_with(
+    app: &TestApp,
+    b: &Browser,
+    (client_id, secret, redirect): (&str, &str, &str),
+    scope: &str,
+    ticked: &[&str],
+) -> (String, serde_json::Value) {
     let (verifier, challenge) = pkce();
     let path = format!(
-        "/oidc/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid%20email&state=s&nonce=n&code_challenge={challenge}&code_challenge_method=S256",
-        kernel::web::auth::encode_component(redirect)
+        "/oidc/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope={}&state=s&nonce=n&code_challenge={challenge}&code_challenge_method=S256",
+        kernel::web::auth::encode_component(redirect),
+        kernel::web::auth::encode_component(scope)
     );
     let mut page = b.get(&path).await;
+    let mut screen = String::new();
     if page.status == StatusCode::OK {
         let marker = "name=\"request\" value=\"";
         let start = page.body.find(marker).unwrap() + marker.len();
         let request =
             html_unescape(&page.body[start..start + page.body[start..].find('"').unwrap()]);
-        page = b
-            .post_form(
-                "/oidc/consent",
-                &[
-                    ("csrf_token", &page.csrf()),
-                    ("request", &request),
-                    ("claims", "email"),
-                    ("decision", "allow"),
-                ],
-            )
-            .await;
+        let csrf = page.csrf();
+        let mut fields = vec![("csrf_token", csrf.as_str()), ("request", request.as_str())];
+        fields.extend(ticked.iter().map(|c| ("claims", *c)));
+        fields.push(("decision", "allow"));
+        screen = std::mem::take(&mut page.body);
+        page = b.post_form("/oidc/consent", &fields).await;
     }
     let code = query_of(page.location())["code"].clone();
-    token_request(
+    let tokens = token_request(
         app,
         &[
             ("grant_type", "authorization_code"),
@@ -703,7 +737,8 @@ pub(crate) async fn code_flow(
         Some((client_id, secret)),
     )
     .await
-    .1
+    .1;
+    (screen, tokens)
 }
 
 async fn introspect(app: &TestApp, token: &str, client: (&str, &str)) -> serde_json::Value {
