@@ -91,6 +91,7 @@ pub fn router(state: AppState) -> Router {
 /// deletion (ID-8). Idempotent.
 pub fn register_personal_data() {
     kernel::personal_data::register(assistance::store::PERSONAL_DATA);
+    kernel::personal_data::register(usage::store::PERSONAL_DATA);
 }
 
 /// What each area keeps in the state: the identity area's signing keys

@@ -10,14 +10,16 @@ pub mod store;
 
 pub use error::Error;
 
-/// The area's daily job (DATA-2), for the job runner.
+/// The area's daily job (DATA-2, ID-4), for the job runner.
 pub fn daily_job(
     db: kernel::Db,
     _today: time::Date,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>> {
     Box::pin(async move {
-        if let Some((salts, events)) = store::daily(&db, kernel::clock::now_ms()).await? {
-            tracing::info!(salts, events, "usage daily job done");
+        let now = kernel::clock::now_ms();
+        if let Some((salts, events)) = store::daily(&db, now).await? {
+            let subjects = store::forget_withdrawn(&db, now).await?;
+            tracing::info!(salts, events, subjects, "usage daily job done");
         }
         Ok(())
     })

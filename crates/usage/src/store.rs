@@ -5,11 +5,12 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use kernel::{Backend, Db, clock, random};
+use serde::Serialize;
 use sqlx::Row;
 use time::Date;
 
 use crate::Error;
-use crate::domain::event::{self, Incoming, Refusal};
+use crate::domain::event::{self, Received, Refusal};
 use crate::domain::visitor;
 
 /// At most this many events in one batch (DATA-1).
@@ -96,26 +97,43 @@ pub struct Report {
     pub rejected: Vec<(usize, Refusal)>,
 }
 
+/// One event as it is written: a JSON array of its columns, in the order
+/// of the INSERT's columns (no field names to write, send and read again).
+#[derive(Serialize)]
+struct NewRow<'a>(
+    &'a str,
+    i64,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<String>,
+    Option<&'a str>,
+);
+
 /// DATA-1: checks each event of `batch` for `service_id` and writes the
 /// valid ones in one transaction. DATA-2: the visitor hints are turned
-/// into the visitor of the day and dropped; the person's subject is
-/// dropped too (per-person analytics need their consent, not yet asked).
+/// into the visitor of the day and dropped; the person's subject is kept
+/// only when `client` (the service's client that sent the batch; none for
+/// the beacon) received it and the person consents to statistics of their
+/// use (ID-4), dropped otherwise.
 pub async fn ingest(
     db: &Db,
     salts: &Salts,
     service_id: i64,
-    batch: Vec<serde_json::Value>,
+    client: Option<&str>,
+    batch: Vec<Received<'_>>,
 ) -> Result<Report, Error> {
     let now = clock::now_ms();
     let today = clock::paris_day(now);
     let communes = member_communes(db).await?;
     let mut report = Report::default();
     let mut checked = Vec::with_capacity(batch.len());
-    for (index, value) in batch.into_iter().enumerate() {
-        let incoming = match serde_json::from_value::<Incoming>(value) {
-            Ok(incoming) => incoming,
-            Err(e) => {
-                report.rejected.push((index, malformed(&e)));
+    for (index, received) in batch.into_iter().enumerate() {
+        let incoming = match received {
+            Received::Event(incoming) => incoming,
+            Received::Malformed(problem) => {
+                report.rejected.push((index, malformed(&problem)));
                 continue;
             }
         };
@@ -128,40 +146,65 @@ pub async fn ingest(
         return Ok(report);
     }
     let salt = salt(db, salts, today).await?;
-    let rows: Vec<serde_json::Value> = checked
+    let mut subjects: Vec<&str> = checked.iter().filter_map(|e| e.sub.as_deref()).collect();
+    subjects.sort_unstable();
+    subjects.dedup();
+    let consenting = match client {
+        Some(client) if !subjects.is_empty() => consenting_of(db, client, &subjects, now).await?,
+        _ => HashSet::new(),
+    };
+    // A batch spans a day or two: each day's text is made once.
+    let mut days: Vec<(Date, String)> = Vec::new();
+    for e in &checked {
+        if !days.iter().any(|(d, _)| *d == e.day) {
+            days.push((e.day, e.day.to_string()));
+        }
+    }
+    let rows: Vec<NewRow> = checked
         .iter()
         .map(|e| {
-            let visitor = (e.day == today)
-                .then(|| visitor::visitor(&salt, service_id, e.address, &e.user_agent))
-                .flatten();
-            serde_json::json!({
-                "type": e.kind,
-                "at": e.at_ms,
-                "day": e.day.to_string(),
-                "page": e.page,
-                "feature": e.feature,
-                "commune": e.commune,
-                "visitor": visitor,
-            })
+            NewRow(
+                &e.kind,
+                e.at_ms,
+                days.iter()
+                    .find(|(d, _)| *d == e.day)
+                    .map(|(_, text)| text.as_str())
+                    .unwrap_or_default(),
+                e.page.as_deref(),
+                e.feature.as_deref(),
+                e.commune.as_deref(),
+                (e.day == today)
+                    .then(|| visitor::visitor(&salt, service_id, e.address, &e.user_agent))
+                    .flatten(),
+                e.sub.as_deref().filter(|s| consenting.contains(*s)),
+            )
         })
         .collect();
+    // Texts, integers and nulls: nothing that can fail.
+    let rows = serde_json::to_string(&rows).expect("rows as JSON");
+    // One fixed statement whatever the batch's size (planned once), its
+    // rows one JSON argument, read as JSONB: parsed once, then each column
+    // taken by position. Measured on 1,000 rows against objects read with
+    // `json_to_recordset` / `json_each` and `->>'name'`: PostgreSQL's
+    // statement 7.0 -> 6.2 ms (5.6 without JSON at all), SQLite's 2.7 ->
+    // 1.1 ms of CPU (0.8 without JSON) (bench/usage).
     let sql = match db.backend() {
         Backend::Postgres => {
-            "INSERT INTO usage_events (service_id, type, occurred_at, day, page, feature, commune, visitor, received_at) \
-             SELECT $1, type, at, day, page, feature, commune, visitor, $2 FROM json_to_recordset($3::json) \
-             AS e(type text, at bigint, day text, page text, feature text, commune text, visitor text)"
+            "INSERT INTO usage_events (service_id, type, occurred_at, day, page, feature, commune, visitor, subject, received_at) \
+             SELECT $1, e->>0, (e->>1)::bigint, e->>2, e->>3, e->>4, e->>5, e->>6, e->>7, $2 \
+             FROM jsonb_array_elements($3::jsonb) AS e"
         }
         Backend::Sqlite => {
-            "INSERT INTO usage_events (service_id, type, occurred_at, day, page, feature, commune, visitor, received_at) \
-             SELECT $1, value->>'type', value->>'at', value->>'day', value->>'page', value->>'feature', \
-             value->>'commune', value->>'visitor', $2 FROM json_each($3)"
+            "INSERT INTO usage_events (service_id, type, occurred_at, day, page, feature, commune, visitor, subject, received_at) \
+             SELECT $1, value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, value->>7, $2 \
+             FROM jsonb_each($3)"
         }
     };
     let mut tx = db.begin().await?;
     sqlx::query(sql)
         .bind(service_id)
         .bind(now)
-        .bind(serde_json::Value::Array(rows).to_string())
+        .bind(rows)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -169,12 +212,12 @@ pub async fn ingest(
     Ok(report)
 }
 
-fn malformed(e: &serde_json::Error) -> Refusal {
+fn malformed(problem: &str) -> Refusal {
     Refusal {
         field: "event",
         msg: kernel::web::Msg::new(
-            format!("Événement mal formé : {e}."),
-            format!("Malformed event: {e}."),
+            format!("Événement mal formé : {problem}."),
+            format!("Malformed event: {problem}."),
         ),
     }
 }
@@ -451,3 +494,131 @@ pub async fn monthly_by_commune(
         })
         .collect()
 }
+
+/// Among `subjects`, those the client `client_id` received whose person
+/// consents to statistics of their use of it (DATA-2, ID-4).
+async fn consenting_of(
+    db: &Db,
+    client_id: &str,
+    subjects: &[&str],
+    now: i64,
+) -> Result<HashSet<String>, Error> {
+    let Some(client) = identity::oidc::clients::get(db, client_id).await? else {
+        return Ok(HashSet::new());
+    };
+    Ok(
+        identity::oidc::consents::consenting_to_usage_statistics(db, &client, subjects, now)
+            .await?,
+    )
+}
+
+/// The same for the events of `service_id`, through its linked client;
+/// none when no client is linked any more.
+async fn consenting(
+    db: &Db,
+    service_id: i64,
+    subjects: &[&str],
+    now: i64,
+) -> Result<HashSet<String>, Error> {
+    match assistance::store::client_of_service(db, service_id).await? {
+        Some(client_id) => consenting_of(db, &client_id, subjects, now).await,
+        None => Ok(HashSet::new()),
+    }
+}
+
+/// DATA-2, ID-4: erases the subject from the events of every person whose
+/// consent to statistics of their use has ended (withdrawn, expired, or
+/// refused at a later consent screen). Returns how many events lost theirs.
+/// Run daily; an account's deletion erases its subjects at once (ID-8).
+pub async fn forget_withdrawn(db: &Db, now: i64) -> Result<u64, Error> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT service_id, subject FROM usage_events WHERE subject IS NOT NULL ORDER BY service_id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let mut by_service: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
+    for r in &rows {
+        by_service
+            .entry(r.try_get("service_id")?)
+            .or_default()
+            .push(r.try_get("subject")?);
+    }
+    let mut erased = 0;
+    for (service_id, subjects) in by_service {
+        let listed: Vec<&str> = subjects.iter().map(String::as_str).collect();
+        let keep = consenting(db, service_id, &listed, now).await?;
+        let mut tx = db.begin().await?;
+        for subject in listed.iter().filter(|s| !keep.contains(**s)) {
+            erased += sqlx::query(
+                "UPDATE usage_events SET subject = NULL WHERE service_id = $1 AND subject = $2",
+            )
+            .bind(service_id)
+            .bind(*subject)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+    }
+    Ok(erased)
+}
+
+/// ID-8: the events kept under the account's subjects (its consented usage
+/// statistics).
+fn export_of(
+    db: Db,
+    account_id: i64,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<serde_json::Value, sqlx::Error>> + Send>,
+> {
+    Box::pin(async move {
+        let mut conn = db.pool().acquire().await?;
+        let subjects = identity::oidc::store::subjects_of(&mut conn, account_id).await?;
+        let mut events = Vec::new();
+        for subject in &subjects {
+            let rows = sqlx::query(
+                "SELECT s.code, e.type, e.occurred_at, e.page, e.feature, e.commune FROM usage_events e \
+                 JOIN services s ON s.id = e.service_id WHERE e.subject = $1 ORDER BY e.occurred_at, e.id",
+            )
+            .bind(subject)
+            .fetch_all(&mut *conn)
+            .await?;
+            for r in &rows {
+                events.push(serde_json::json!({
+                    "service": r.try_get::<String, _>("code")?,
+                    "type": r.try_get::<String, _>("type")?,
+                    "time": clock::format_ms(r.try_get("occurred_at")?),
+                    "page": r.try_get::<Option<String>, _>("page")?,
+                    "feature": r.try_get::<Option<String>, _>("feature")?,
+                    "commune": r.try_get::<Option<String>, _>("commune")?,
+                }));
+            }
+        }
+        Ok(serde_json::json!({ "events": events }))
+    })
+}
+
+/// ID-8: the account's deletion erases its subjects from the events (the
+/// events stay, counted like anybody's).
+fn erase(
+    tx: &mut kernel::Tx,
+    account_id: i64,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + '_>> {
+    Box::pin(async move {
+        let subjects = identity::oidc::store::subjects_of(tx, account_id).await?;
+        for subject in &subjects {
+            sqlx::query("UPDATE usage_events SET subject = NULL WHERE subject = $1")
+                .bind(subject)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    })
+}
+
+/// This area's share of personal data (ID-8), registered at start.
+pub const PERSONAL_DATA: kernel::personal_data::Part = kernel::personal_data::Part {
+    name: "usage_statistics",
+    export: export_of,
+    erase,
+};

@@ -689,3 +689,138 @@ async fn dashboards_show_each_commune_its_own_figures_data_3() {
         app.stop().await;
     }
 }
+
+/// ID-4, DATA-2: an event keeps the person's `sub` only under their live
+/// consent to statistics of their use of that service. The consent screen
+/// asks for it unticked; without it (or for a subject the platform never
+/// issued) the `sub` is dropped and the event counted like anybody's.
+/// Withdrawing the consent erases the subject at the daily job; deleting the
+/// account, at once. The person's export lists their events.
+#[tokio::test]
+async fn events_keep_the_subject_only_under_consent_id_4_data_2() {
+    for t in testing::databases().await {
+        let app = TestApp::spawn(&t).await;
+        let (id, _, secret) = server::demo::DEMO_CLIENTS
+            .iter()
+            .find(|c| c.0 == "toodego")
+            .unwrap();
+        let client = (*id, *secret, "http://localhost:3000/toodego/callback");
+        let hash = kernel::password::hash_blocking("une phrase de passe");
+        let mut people = Vec::new();
+        for (email, statistics) in [
+            ("oui@exemple.fr", true),
+            ("non@exemple.fr", false),
+            ("parti@exemple.fr", true),
+        ] {
+            let address = identity::domain::EmailAddress::parse(email).unwrap();
+            let account = identity::store::create_inhabitant(&t.db, &address, &hash, true, &[])
+                .await
+                .unwrap()
+                .unwrap();
+            let b = app.browser();
+            b.login(email, "une phrase de passe").await;
+            let ticked: &[&str] = if statistics {
+                &["email", "usage_statistics"]
+            } else {
+                &["email"]
+            };
+            let (screen, tokens) = crate::oidc::code_flow_with(
+                &app,
+                &b,
+                client,
+                "openid email usage_statistics",
+                ticked,
+            )
+            .await;
+            assert!(tokens["id_token"].is_string(), "{tokens}");
+            // Asked, and unticked until the person ticks it.
+            assert!(
+                screen.contains("Statistiques d&#39;usage à votre nom"),
+                "{screen}"
+            );
+            assert!(screen.contains("name=\"claims\" value=\"usage_statistics\">"));
+            assert!(screen.contains("name=\"claims\" value=\"email\" checked>"));
+            let sub = identity::oidc::store::pairwise_sub(&t.db, id, account)
+                .await
+                .unwrap();
+            people.push((account, sub));
+        }
+        let token = toodego_token(&app).await;
+        let now = now_rfc3339();
+        let event = |sub: &str| json!({"type": "page", "time": now, "page": "/compte", "sub": sub});
+        let batch = json!({"events": [
+            event(&people[0].1), event(&people[1].1), event("jamais-emis"), event(&people[2].1),
+        ]});
+        let (status, _, answer) =
+            api_json(&app, Method::POST, EVENTS, Some(&token), Some(batch)).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["accepted"], 4, "{answer}");
+        let subjects = || async {
+            sqlx::query("SELECT subject FROM usage_events ORDER BY id")
+                .fetch_all(t.db.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<Option<String>, _>("subject"))
+                .collect::<Vec<_>>()
+        };
+        // people[1] did not tick the statistics: their event has no subject.
+        let (yes, gone) = (&people[0], &people[2]);
+        assert_eq!(
+            subjects().await,
+            [Some(yes.1.clone()), None, None, Some(gone.1.clone())],
+            "{}",
+            t.name
+        );
+
+        // ID-8: the person's export holds their events.
+        let export = identity::store::rights::export(&t.db, yes.0).await.unwrap();
+        let events = export["usage_statistics"]["events"].as_array().unwrap();
+        assert_eq!(events.len(), 1, "{export}");
+        assert_eq!(events[0]["service"], "toodego");
+        assert_eq!(events[0]["page"], "/compte");
+
+        // Deleting the account erases its subject at once.
+        identity::store::rights::delete_account(
+            &t.db,
+            gone.0,
+            kernel::audit::Actor::Account(gone.0),
+            "test",
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            subjects().await,
+            [Some(yes.1.clone()), None, None, None],
+            "{}",
+            t.name
+        );
+
+        // Withdrawing the consent: the daily job erases the subject.
+        let toodego = identity::oidc::clients::get(&t.db, id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            usage::store::forget_withdrawn(&t.db, kernel::clock::now_ms())
+                .await
+                .unwrap(),
+            0,
+            "a live consent keeps its subject"
+        );
+        assert!(
+            identity::oidc::consents::revoke(&t.db, yes.0, &toodego, None)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            usage::store::forget_withdrawn(&t.db, kernel::clock::now_ms())
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(subjects().await, [None, None, None, None], "{}", t.name);
+        // The events themselves stay, counted like anybody's.
+        app.stop().await;
+    }
+}

@@ -10,12 +10,17 @@ use kernel::AppState;
 use kernel::web::Msg;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::event::Received;
 use crate::store::{self, MAX_BATCH};
 
+/// Each event is read straight into its fields, its texts borrowed from
+/// the body; an event that cannot be read is kept as such, to be refused
+/// alone with its index (DATA-1).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Batch {
-    events: Vec<serde_json::Value>,
+struct Batch<'a> {
+    #[serde(borrow)]
+    events: Vec<Received<'a>>,
 }
 
 #[derive(Serialize)]
@@ -106,7 +111,15 @@ pub async fn ingest(State(app): State<AppState>, headers: HeaderMap, body: Bytes
             ),
         );
     }
-    match store::ingest(&app.db, &super::salts(&app), service_id, batch.events).await {
+    match store::ingest(
+        &app.db,
+        &super::salts(&app),
+        service_id,
+        Some(&token.client_id),
+        batch.events,
+    )
+    .await
+    {
         Ok(report) => Json(Answer {
             accepted: report.accepted,
             rejected: report

@@ -12,6 +12,7 @@ use kernel::web::{ClientAddress, Msg};
 use serde::Deserialize;
 
 use super::api;
+use crate::domain::event::{Incoming, Received};
 use crate::store;
 
 const SCRIPT: &str = include_str!("../../static/usage.js");
@@ -98,12 +99,17 @@ pub async fn beacon(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let event = serde_json::json!({
-        "type": beacon.kind, "time": time, "page": beacon.page, "feature": beacon.feature,
-        "commune": beacon.commune, "user_agent": user_agent,
-        "client_address": (address != "unknown").then_some(address),
+    let event = Received::Event(Incoming {
+        kind: Some(beacon.kind.into()),
+        time: Some(time.into()),
+        page: beacon.page.map(Into::into),
+        feature: beacon.feature.map(Into::into),
+        commune: beacon.commune.map(Into::into),
+        user_agent: Some(user_agent.into()),
+        client_address: (address != "unknown").then_some(address.into()),
+        sub: None,
     });
-    match store::ingest(&app.db, &super::salts(&app), service_id, vec![event]).await {
+    match store::ingest(&app.db, &super::salts(&app), service_id, None, vec![event]).await {
         Ok(report) => match report.rejected.into_iter().next() {
             None => (StatusCode::NO_CONTENT, any_origin()).into_response(),
             Some((_, refusal)) => refused(refusal.msg),
