@@ -21,6 +21,21 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::pages;
 
+/// The platform's API spec, one document of each area's part (SAU-7,
+/// DATA-1), generated from the handlers so that it cannot drift.
+async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
+    use utoipa::OpenApi;
+    let mut doc = assistance::http::api::ApiDoc::openapi();
+    doc.merge(usage::http::ApiDoc::openapi());
+    doc.info.title = "Mutualis".into();
+    doc.info.description = Some(
+        "The shared services' API: help requests (SPEC.md SAU-1 to SAU-8) and usage events (DATA-1, DATA-2). \
+         Messages for people are in French (`message`) and English (`message_en`)."
+            .into(),
+    );
+    axum::Json(doc)
+}
+
 /// Largest request body accepted by default (forms); areas that take files
 /// raise it on their own routes.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -57,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         max_form_bytes: BODY_LIMIT,
     };
     Router::new()
+        .route("/api/v1/openapi.json", axum::routing::get(openapi))
         .merge(pages::router())
         .merge(identity::http::router())
         .merge(agreements::http::router())

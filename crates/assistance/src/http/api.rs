@@ -24,12 +24,10 @@ use super::upload::{self, Submitted};
 use crate::Error;
 use crate::store::{self, Request as HelpRequest};
 
+/// The assistance API's part of the platform's OpenAPI spec (served, with
+/// the other areas', at `/api/v1/openapi.json`).
 #[derive(OpenApi)]
 #[openapi(
-    info(
-        title = "Mutualis — assistance (SAU)",
-        description = "Help requests from the shared services (SPEC.md SAU-1 to SAU-8). Messages for people are in French (`message`) and English (`message_en`)."
-    ),
     paths(service, faq, faq_feedback, create, show),
     modifiers(&ServiceToken),
     tags((name = "assistance", description = "Help requests, FAQ"))
@@ -55,11 +53,6 @@ impl Modify for ServiceToken {
             );
         }
     }
-}
-
-/// GET /api/v1/openapi.json
-pub async fn openapi() -> Response {
-    Json(ApiDoc::openapi()).into_response()
 }
 
 /// A problem, for people in French and English.

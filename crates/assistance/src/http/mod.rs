@@ -42,7 +42,6 @@ pub const STAFF_PAGES: &[&str] = &[
 /// service authenticates with its bearer token).
 fn api_router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/openapi.json", get(api::openapi))
         .route("/api/v1/help/services/{code}", get(api::service))
         .route("/api/v1/help/faq", get(api::faq))
         .route("/api/v1/help/faq/{id}/feedback", post(api::faq_feedback))

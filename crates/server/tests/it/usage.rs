@@ -824,3 +824,57 @@ async fn events_keep_the_subject_only_under_consent_id_4_data_2() {
         app.stop().await;
     }
 }
+
+/// DATA-1: the usage API is in the platform's OpenAPI spec, beside the
+/// assistance's, with its token, its event's fields and its answers.
+#[tokio::test]
+async fn the_usage_api_is_in_the_openapi_spec_data_1() {
+    let t = testing::sqlite().await;
+    let app = TestApp::spawn(&t).await;
+    let (status, _, spec) = api_json(&app, Method::GET, "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    let events = &spec["paths"]["/api/v1/usage/events"]["post"];
+    assert_eq!(
+        events["security"][0]["service_token"],
+        json!([]),
+        "{events:#}"
+    );
+    for code in ["200", "401", "403", "413", "422"] {
+        assert!(
+            events["responses"].get(code).is_some(),
+            "{code}: {events:#}"
+        );
+    }
+    assert!(spec["paths"]["/api/v1/usage/beacon"]["post"].is_object());
+    assert!(
+        spec["paths"]["/api/v1/help-requests"].is_object(),
+        "the assistance's part too"
+    );
+    let event = &spec["components"]["schemas"]["UsageEvent"];
+    let mut fields: Vec<&str> = event["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "client_address",
+            "commune",
+            "feature",
+            "page",
+            "sub",
+            "time",
+            "type",
+            "user_agent"
+        ]
+    );
+    assert_eq!(event["required"], json!(["type", "time"]));
+    assert_eq!(
+        spec["components"]["securitySchemes"]["service_token"]["scheme"],
+        "bearer"
+    );
+    app.stop().await;
+}

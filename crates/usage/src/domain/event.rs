@@ -42,7 +42,7 @@ pub struct Incoming<'a> {
 }
 
 /// The fields of an event, as a service names them.
-const FIELDS: &[&str] = &[
+pub(crate) const FIELDS: &[&str] = &[
     "type",
     "time",
     "page",

@@ -9,43 +9,113 @@ use axum::response::{IntoResponse, Response};
 use kernel::AppState;
 use kernel::web::Msg;
 use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
 
 use crate::domain::event::Received;
 use crate::store::{self, MAX_BATCH};
 
+/// The usage API's part of the platform's OpenAPI spec (served, with the
+/// other areas', at `/api/v1/openapi.json`).
+#[derive(OpenApi)]
+#[openapi(
+    paths(ingest, super::beacon::beacon),
+    components(schemas(EventDoc)),
+    tags((name = "usage", description = "Usage events (DATA-1, DATA-2); the open data is under /opendata (DATA-4)"))
+)]
+pub struct ApiDoc;
+
 /// Each event is read straight into its fields, its texts borrowed from
 /// the body; an event that cannot be read is kept as such, to be refused
 /// alone with its index (DATA-1).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UsageBatch)]
 struct Batch<'a> {
+    /// 1 to 10,000 events, each checked on its own.
     #[serde(borrow)]
+    #[schema(value_type = Vec<EventDoc>)]
     events: Vec<Received<'a>>,
 }
 
-#[derive(Serialize)]
+/// One usage event as a service sends it (the wire format of
+/// [`Received`], which reads it without copying; documentation only).
+#[derive(ToSchema)]
+#[schema(as = UsageEvent)]
+#[allow(dead_code)]
+struct EventDoc {
+    /// 1–32 lowercase letters, digits, `_`, `.`, `-`, starting with a letter: `page`, `search`, `payment.sent`.
+    #[schema(example = "page")]
+    r#type: String,
+    /// RFC 3339; at most 5 minutes ahead, at most 25 months old.
+    #[schema(format = DateTime, example = "2026-11-28T14:05:00+01:00")]
+    time: String,
+    /// For `page` events: an address or a path; only the path is kept.
+    page: Option<String>,
+    /// For other events: the feature's code (1–100 characters).
+    feature: Option<String>,
+    /// The INSEE code of a member commune.
+    #[schema(example = "69266")]
+    commune: Option<String>,
+    /// Visitor hint: read to count the visitor of the day, never stored.
+    user_agent: Option<String>,
+    /// Visitor hint (IPv4 or IPv6): cut to /24 or /48 and hashed, never stored.
+    client_address: Option<String>,
+    /// The person's subject as the service received it; kept only under
+    /// their live consent to `usage_statistics` (ID-4), dropped otherwise.
+    sub: Option<String>,
+}
+
+/// An event refused, by its index in the batch.
+#[derive(Serialize, ToSchema)]
+#[schema(as = UsageRejected)]
 struct Rejected {
     index: usize,
+    /// The field at fault, or `event` when the event is not an object of known text fields.
     field: &'static str,
     reason: String,
     reason_en: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = UsageAnswer)]
 struct Answer {
+    /// How many events were kept (in one transaction).
     accepted: usize,
     rejected: Vec<Rejected>,
 }
 
-/// The area's JSON error: a code, and what to do in French and English.
-pub(super) fn error(status: StatusCode, code: &str, msg: Msg) -> Response {
-    (
-        status,
-        Json(serde_json::json!({ "error": code, "message": msg.fr, "message_en": msg.en })),
-    )
-        .into_response()
+/// The area's JSON error.
+#[derive(Serialize, ToSchema)]
+#[schema(as = UsageError)]
+pub(super) struct ErrorJson {
+    /// `invalid`, `too_large`, `forbidden`, `unauthorized`, `not_found`.
+    error: String,
+    message: String,
+    message_en: String,
 }
 
+/// The area's JSON error: a code, and what to do in French and English.
+pub(super) fn error(status: StatusCode, code: &str, msg: Msg) -> Response {
+    let body = ErrorJson {
+        error: code.to_string(),
+        message: msg.fr,
+        message_en: msg.en,
+    };
+    (status, Json(body)).into_response()
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/usage/events", tag = "usage",
+    request_body(content = Batch, content_type = "application/json"),
+    security(("service_token" = [])),
+    responses(
+        (status = 200, description = "The valid events kept, each refused one with its reason", body = Answer),
+        (status = 401, description = "No token, or not a valid one"),
+        (status = 403, description = "A person's token, or a client linked to no service", body = ErrorJson),
+        (status = 413, description = "More than 10,000 events", body = ErrorJson),
+        (status = 422, description = "Not a JSON object {\"events\": […]}", body = ErrorJson),
+    )
+)]
 /// Checks each event, keeps the valid ones in one transaction and answers
 /// with the index and reason of each refused one (DATA-1).
 pub async fn ingest(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -135,5 +205,27 @@ pub async fn ingest(State(app): State<AppState>, headers: HeaderMap, body: Bytes
         })
         .into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documented event has exactly the fields the reader accepts
+    /// (`crate::domain::event`), so the spec cannot drift from it.
+    #[test]
+    fn the_documented_event_is_the_one_read_data_1() {
+        let spec = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut documented: Vec<String> = spec["components"]["schemas"]["UsageEvent"]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        documented.sort_unstable();
+        let mut read: Vec<&str> = crate::domain::event::FIELDS.to_vec();
+        read.sort_unstable();
+        assert_eq!(documented, read);
     }
 }

@@ -35,10 +35,13 @@ pub async fn script() -> Response {
 }
 
 /// One event from a page.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = UsageBeacon)]
 struct Beacon {
+    /// The service's code, from the script's `data-service`.
     service: String,
+    /// As in the API's events: `page` gives `page`, other types `feature`.
     #[serde(rename = "type")]
     kind: String,
     page: Option<String>,
@@ -59,6 +62,17 @@ fn opted_out(headers: &HeaderMap) -> bool {
 
 /// 204 when kept or dropped by the browser's wish; 422 with the reason
 /// otherwise (for the service's developers: `sendBeacon` reads nothing).
+#[utoipa::path(
+    post, path = "/api/v1/usage/beacon", tag = "usage",
+    request_body(
+        content = Beacon, content_type = "text/plain",
+        description = "One event as JSON, sent as text (no CORS preflight) by usage.js, without credentials; the address and user agent are the request's own"
+    ),
+    responses(
+        (status = 204, description = "Kept, or dropped because the request carries DNT: 1 or Sec-GPC: 1"),
+        (status = 422, description = "Refused, with the reason", body = api::ErrorJson),
+    )
+)]
 pub async fn beacon(
     State(app): State<AppState>,
     ClientAddress(address): ClientAddress,

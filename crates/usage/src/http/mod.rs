@@ -13,6 +13,8 @@ use axum::handler::Handler;
 use axum::routing::{get, post};
 use kernel::AppState;
 
+pub use api::ApiDoc;
+
 /// A batch of 10,000 events of about a kilobyte each, with room.
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
