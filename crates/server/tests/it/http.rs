@@ -290,6 +290,7 @@ const LYON_MARKERS: &[&str] = &[
     "216900290",
     "DEMANDE-DE-BRON",
     "requerant.bron@example.fr",
+    "marqueur-lyon",
 ];
 
 fn substitute(
@@ -390,13 +391,25 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
             .await
             .unwrap()
             .get("id");
+        // DATA-3: Lyon's usage today, of an event type that says whose it is.
+        sqlx::query(
+            "INSERT INTO usage_daily (day, service_id, commune, type, events, visitors, visits) \
+             SELECT $1, id, '69123', 'marqueur-lyon', 42, 7, 9 FROM services WHERE code = 'toodego'",
+        )
+        .bind(kernel::clock::paris_day(kernel::clock::now_ms()).to_string())
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
         let staff_pages: Vec<&str> = server::pages::all_pages()
             .into_iter()
             .filter(|(_, staff)| *staff)
             .map(|(p, _)| p)
             .chain(agreements::http::STAFF_API.iter().copied())
-            // SAU: a request's file.
-            .chain(["/gestion/aide/{reference}/pieces/{file}"])
+            // SAU: a request's file; DATA-3: the usage figures as CSV.
+            .chain([
+                "/gestion/aide/{reference}/pieces/{file}",
+                "/gestion/usage/export.csv",
+            ])
             .collect();
         // The help API with a staff session: it takes tokens only.
         let help_api = [
@@ -539,6 +552,15 @@ async fn commune_staff_never_read_another_communes_data_ops_7() {
                 .await
                 .body
                 .contains("519127")
+        );
+        assert!(
+            admin
+                .get("/gestion/usage")
+                .await
+                .body
+                .contains("marqueur-lyon"),
+            "{}: the metropolis sees Lyon's usage",
+            t.name
         );
         app.stop().await;
     }
