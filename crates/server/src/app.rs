@@ -113,7 +113,7 @@ pub fn register_personal_data() {
 /// What each area keeps in the state: the identity area's signing keys
 /// (created at first start) and its cache of OpenID Connect clients; the
 /// assistance area's writer of new help requests; the usage area's salt of
-/// the day (DATA-2).
+/// the day (DATA-2) and its open data as last computed (DATA-4).
 pub async fn compose(mut state: AppState) -> anyhow::Result<AppState> {
     register_personal_data();
     let keys = identity::oidc::keys::KeyStore::open(&state.db, &state.master_key).await?;
@@ -122,6 +122,7 @@ pub async fn compose(mut state: AppState) -> anyhow::Result<AppState> {
     extensions.insert(identity::oidc::clients::ClientCache::default());
     extensions.insert(assistance::store::Creations::start(state.db.clone()));
     extensions.insert(usage::store::Salts::start());
+    extensions.insert(usage::http::OpenDataCache::default());
     Ok(state)
 }
 

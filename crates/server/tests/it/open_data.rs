@@ -204,6 +204,15 @@ async fn open_data_is_published_with_small_counts_hidden_and_harvestable_data_4(
             t.name
         );
 
+        // The node serves what it computed for ten minutes: a figure that
+        // arrives meanwhile waits (DATA-4 reads the whole history each time).
+        sqlx::query("UPDATE usage_daily SET visits = visits + 1000 WHERE commune = '69123'")
+            .execute(t.db.pool())
+            .await
+            .unwrap();
+        let (_, again, _) = get_text(&app, "/opendata/usage-services.csv").await;
+        assert_eq!(again, csv, "{}: served again from the node's copy", t.name);
+
         // Help requests: Lyon's 3 are hidden; with Villeurbanne's 12 shown,
         // the État civil total (15) would give them away. The 4-cycles
         // through Lyon/État civil: Lyon/Voirie is 0 (never hidden, a zero

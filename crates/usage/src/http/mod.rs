@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use kernel::AppState;
 
 pub use api::ApiDoc;
+pub use open_data::Cache as OpenDataCache;
 
 /// A batch of 10,000 events of about a kilobyte each, with room.
 const BODY_LIMIT: usize = 16 * 1024 * 1024;

@@ -2,7 +2,8 @@
 //! `/opendata` (the page), `/opendata/catalog.jsonld` (DCAT),
 //! `/opendata/{id}.csv` and `/opendata/{id}.schema.json`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -17,11 +18,26 @@ use crate::Error;
 use crate::domain::open_data::{self, Coverage, DATASETS, Dataset, Entry, Source};
 use crate::store;
 
-/// A dataset as published today: its rows and what the catalogue says.
+/// A dataset as published today: its rows, what the catalogue says, and
+/// the publisher.
 struct Published {
     rows: Vec<Vec<String>>,
     entry: Entry,
+    publisher: String,
 }
+
+/// How long a node serves a dataset it computed again. Each computation
+/// reads the whole history (the help requests' medians, one row per
+/// request): a portal harvesting, or many people downloading, must not
+/// recompute it each time, and figures that change with late events and
+/// answers need not be fresher than this.
+const FRESH_MS: i64 = 10 * 60 * 1000;
+
+/// A node's datasets as last computed, put in the state when the node is
+/// composed. One computation at a time: requests that come meanwhile wait
+/// for it rather than start their own.
+#[derive(Clone, Default)]
+pub struct Cache(Arc<tokio::sync::Mutex<HashMap<&'static str, (i64, Arc<Published>)>>>);
 
 /// Names by code: the communes' (INSEE) and the services'; and the
 /// metropolis's name, the publisher.
@@ -51,10 +67,28 @@ async fn names(app: &AppState) -> Result<Names, Error> {
     })
 }
 
+/// The dataset as published: this node's copy while fresh, computed
+/// otherwise (and always when the node keeps no cache).
+async fn published(app: &AppState, d: &'static Dataset) -> Result<Arc<Published>, Error> {
+    let Some(cache) = app.extensions.get::<Cache>() else {
+        return Ok(Arc::new(compute(app, d, &names(app).await?).await?));
+    };
+    let mut datasets = cache.0.lock().await;
+    let now = clock::now_ms();
+    if let Some((at, published)) = datasets.get(d.id)
+        && now - at < FRESH_MS
+    {
+        return Ok(published.clone());
+    }
+    let published = Arc::new(compute(app, d, &names(app).await?).await?);
+    datasets.insert(d.id, (now, published.clone()));
+    Ok(published)
+}
+
 /// Monthly datasets hold the complete months only: before the first day of
 /// the current month (Paris). Late events and answers may still change a
 /// past month, so they are dated as modified today.
-async fn publish(app: &AppState, d: &'static Dataset, names: &Names) -> Result<Published, Error> {
+async fn compute(app: &AppState, d: &'static Dataset, names: &Names) -> Result<Published, Error> {
     let today = clock::paris_day(clock::now_ms());
     let this_month = today.replace_day(1).expect("day 1 exists");
     let monthly = |rows: Vec<Vec<String>>| {
@@ -70,6 +104,7 @@ async fn publish(app: &AppState, d: &'static Dataset, names: &Names) -> Result<P
                 issued: coverage.map(|c| c.start + month_length(c.start)),
                 modified: today,
             },
+            publisher: names.publisher.clone(),
         }
     };
     Ok(match d.source {
@@ -108,6 +143,7 @@ async fn publish(app: &AppState, d: &'static Dataset, names: &Names) -> Result<P
                         .map_or(today, issued),
                 },
                 rows: open_data::contribution_rows(&lines),
+                publisher: names.publisher.clone(),
             }
         }
     })
@@ -128,14 +164,22 @@ fn open_headers(content_type: &'static str) -> [(header::HeaderName, &'static st
     ]
 }
 
+/// Every dataset's catalogue entry, and the publisher.
+async fn entries(app: &AppState) -> Result<(Vec<Entry>, String), Error> {
+    let mut entries = Vec::new();
+    let mut publisher = String::new();
+    for d in DATASETS {
+        let published = published(app, d).await?;
+        entries.push(published.entry);
+        publisher.clone_from(&published.publisher);
+    }
+    Ok((entries, publisher))
+}
+
 /// `/opendata/catalog.jsonld`: the DCAT catalogue.
 pub async fn catalog(State(app): State<AppState>) -> Result<Response, Error> {
-    let names = names(&app).await?;
-    let mut entries = Vec::new();
-    for d in DATASETS {
-        entries.push(publish(&app, d, &names).await?.entry);
-    }
-    let body = open_data::catalog(&app.site.public_url, &names.publisher, &entries);
+    let (entries, publisher) = entries(&app).await?;
+    let body = open_data::catalog(&app.site.public_url, &publisher, &entries);
     Ok((open_headers("application/ld+json"), body.to_string()).into_response())
 }
 
@@ -151,8 +195,7 @@ pub async fn file(
     }
     let id = file.strip_suffix(".csv").ok_or(Error::NotFound)?;
     let d = open_data::find(id).ok_or(Error::NotFound)?;
-    let names = names(&app).await?;
-    let published = publish(&app, d, &names).await?;
+    let published = published(&app, d).await?;
     let mut response = (
         open_headers("text/csv; charset=utf-8"),
         open_data::csv(d, &published.rows),
@@ -177,15 +220,11 @@ pub struct OpenDataPage {
 
 /// `/opendata`: the datasets, for people.
 pub async fn page(State(app): State<AppState>, ctx: PageContext) -> Result<OpenDataPage, Error> {
-    let names = names(&app).await?;
-    let mut datasets = Vec::new();
-    for d in DATASETS {
-        datasets.push(publish(&app, d, &names).await?.entry);
-    }
+    let (datasets, publisher) = entries(&app).await?;
     Ok(OpenDataPage {
         ctx,
         datasets,
-        publisher: names.publisher,
+        publisher,
         licence_url: open_data::LICENCE_URL,
     })
 }
