@@ -37,7 +37,10 @@ const FRESH_MS: i64 = 10 * 60 * 1000;
 /// composed. One computation at a time: requests that come meanwhile wait
 /// for it rather than start their own.
 #[derive(Clone, Default)]
-pub struct Cache(Arc<tokio::sync::Mutex<HashMap<&'static str, (i64, Arc<Published>)>>>);
+pub struct Cache(Arc<tokio::sync::Mutex<HashMap<&'static str, Computed>>>);
+
+/// When a dataset was computed (Unix ms), and what it gave.
+type Computed = (i64, Arc<Published>);
 
 /// Names by code: the communes' (INSEE) and the services'; and the
 /// metropolis's name, the publisher.
