@@ -667,7 +667,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .insert(identity::franceconnect::FranceConnect::new(config));
     }
     let accounts = if args.demo {
-        Some(demo::seed(&state).await?)
+        let accounts = demo::seed(&state).await?;
+        demo::seed_usage_history(&state).await?;
+        Some(accounts)
     } else {
         None
     };

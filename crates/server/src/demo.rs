@@ -562,3 +562,90 @@ pub fn print_accounts(accounts: &[DemoAccount], public_url: &str) {
     }
     println!();
 }
+
+/// DATA-3, DATA-4: page views of the last 75 days on the two services, so
+/// that the usage dashboards and the open data show figures from the first
+/// start (`serve --demo` only: the tests start without any event). Visitors
+/// per day follow each commune's size, fewer at weekends;
+/// Fontaines-Saint-Martin's visitor of every sixth day shows the open
+/// data's small-count suppression.
+pub async fn seed_usage_history(app: &AppState) -> anyhow::Result<()> {
+    let db = &app.db;
+    let existing: i64 = sqlx::query("SELECT COUNT(*) AS n FROM usage_events")
+        .fetch_one(db.pool())
+        .await?
+        .try_get("n")?;
+    if existing > 0 {
+        return Ok(());
+    }
+    // (INSEE code, visitors on a weekday)
+    const COMMUNES: &[(&str, u64)] = &[
+        ("69123", 14),
+        ("69266", 8),
+        ("69259", 5),
+        ("69029", 3),
+        ("69091", 2),
+    ];
+    const SMALL_COMMUNE: &str = "69087";
+    let today = kernel::clock::paris_day(kernel::clock::now_ms());
+    // (service, tenths of a commune's visitors, its pages)
+    for (code, tenths, pages) in [
+        (
+            "toodego",
+            10,
+            &[
+                "/",
+                "/demarches",
+                "/demarches/stationnement",
+                "/dechets/encombrants",
+                "/etat-civil",
+            ][..],
+        ),
+        (
+            "laclasse.com",
+            6,
+            &["/", "/cahier-de-textes", "/messagerie", "/ressources"][..],
+        ),
+    ] {
+        let service_id = agreements::store::service_id(db, code)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("demo service {code} missing"))?;
+        let mut views = Vec::new();
+        for back in 1..=75_u64 {
+            let day = today - time::Duration::days(back as i64);
+            let weekend = matches!(
+                day.weekday(),
+                time::Weekday::Saturday | time::Weekday::Sunday
+            );
+            let midnight = kernel::clock::paris_midnight(day);
+            let mut visit = |insee: &str, v: u64| {
+                let visitor = kernel::random::sha256_hex(format!("demo:{code}:{day}:{insee}:{v}"))
+                    [..32]
+                    .to_string();
+                // Arrivals between 8:00 and 20:00, a page every 90 s.
+                let arrival =
+                    midnight as u64 + (8 * 3600 + (v * 2657 + back * 811) % (12 * 3600)) * 1000;
+                for k in 0..1 + (v + back) % 3 {
+                    views.push(usage::store::PastView {
+                        at_ms: (arrival + k * 90_000) as i64,
+                        page: pages[((v + k) % pages.len() as u64) as usize].to_string(),
+                        commune: insee.to_string(),
+                        visitor: visitor.clone(),
+                    });
+                }
+            };
+            for (c, (insee, per_day)) in COMMUNES.iter().enumerate() {
+                let weekday = per_day * tenths / 10;
+                let visitors = if weekend { weekday / 2 } else { weekday } + (back + c as u64) % 3;
+                for v in 0..visitors {
+                    visit(insee, v);
+                }
+            }
+            if back % 6 == 0 {
+                visit(SMALL_COMMUNE, 0);
+            }
+        }
+        usage::store::record_demo_history(db, service_id, &views).await?;
+    }
+    Ok(())
+}

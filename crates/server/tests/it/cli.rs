@@ -441,6 +441,37 @@ async fn billing_run_and_export_on_a_running_installation_fin_5() {
         .unwrap();
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(value["orders"].as_array().unwrap().len(), 4);
+    // DATA-3, DATA-4: the demo starts with usage history, published with
+    // Fontaines-Saint-Martin's few visits hidden.
+    let usage = reqwest::get(format!(
+        "http://127.0.0.1:{port}/opendata/usage-services.csv"
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let lyon: Vec<&str> = usage
+        .lines()
+        .filter(|l| l.contains(",69123,Lyon,toodego,"))
+        .collect();
+    assert!(!lyon.is_empty(), "{usage}");
+    for row in lyon {
+        let counts: Vec<u64> = row
+            .rsplitn(3, ',')
+            .take(2)
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert!(counts.iter().all(|&n| n >= 11), "{row}");
+    }
+    let small: Vec<&str> = usage
+        .lines()
+        .filter(|l| l.contains(",69087,Fontaines-Saint-Martin,"))
+        .collect();
+    assert!(
+        !small.is_empty() && small.iter().all(|l| l.ends_with(",,")),
+        "{usage}"
+    );
     let bad = Command::new(binary())
         .args(["billing", "run", "--year", "26"])
         .env("MUTUALIS_DATA_DIR", dir.path())

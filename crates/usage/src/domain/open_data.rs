@@ -603,7 +603,7 @@ fn french(text: &str) -> Value {
 /// The DCAT catalogue in JSON-LD (DCAT 2, with the properties DCAT-AP and
 /// data.gouv.fr's harvester read), every address absolute under `base_url`.
 pub fn catalog(base_url: &str, publisher: &str, entries: &[Entry]) -> Value {
-    let publisher_id = format!("{base_url}/opendata#editeur");
+    let publisher_id = format!("{base_url}/opendata/catalog.jsonld#editeur");
     let licence = json!({"@id": LICENCE_URL});
     let datasets: Vec<Value> = entries
         .iter()
@@ -613,7 +613,7 @@ pub fn catalog(base_url: &str, publisher: &str, entries: &[Entry]) -> Value {
             let csv = format!("{base_url}/opendata/{}.csv", d.id);
             let schema = format!("{base_url}/opendata/{}.schema.json", d.id);
             let mut dataset = json!({
-                "@id": format!("{base_url}/opendata/{}", d.id),
+                "@id": format!("{base_url}/opendata/catalog.jsonld#{}", d.id),
                 "@type": "dcat:Dataset",
                 "dct:identifier": d.id,
                 "dct:title": [french(d.title), {"@value": d.title_en, "@language": "en"}],
