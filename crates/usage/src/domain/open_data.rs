@@ -97,6 +97,18 @@ pub struct Dataset {
 
 const HIDDEN: &str = "Vide quand le chiffre est masqué par le secret statistique (moins de 11, ou masquage secondaire).";
 
+/// A count that small-count suppression may hide (DATA-4).
+const fn count(name: &'static str, title: &'static str) -> Field {
+    Field {
+        name,
+        kind: "integer",
+        title,
+        description: HIDDEN,
+        required: false,
+        pattern: None,
+    }
+}
+
 const MONTH: Field = Field {
     name: "mois",
     kind: "yearmonth",
@@ -163,22 +175,8 @@ pub const USAGE: Dataset = Dataset {
         COMMUNE,
         SERVICE,
         SERVICE_NAME,
-        Field {
-            name: "evenements",
-            kind: "integer",
-            title: "Événements",
-            description: HIDDEN,
-            required: false,
-            pattern: None,
-        },
-        Field {
-            name: "visites",
-            kind: "integer",
-            title: "Visites",
-            description: HIDDEN,
-            required: false,
-            pattern: None,
-        },
+        count("evenements", "Événements"),
+        count("visites", "Visites"),
     ],
     primary_key: &["mois", "code_insee", "service"],
     source: Source::Usage,
@@ -225,14 +223,7 @@ pub const HELP_REQUESTS: Dataset = Dataset {
             required: true,
             pattern: None,
         },
-        Field {
-            name: "demandes",
-            kind: "integer",
-            title: "Demandes",
-            description: HIDDEN,
-            required: false,
-            pattern: None,
-        },
+        count("demandes", "Demandes"),
         Field {
             name: "delai_median_premiere_reponse_heures",
             kind: "number",
