@@ -246,41 +246,60 @@ pub struct ContributionLine {
     /// The order's reference (`2026-000012`) and when it was issued.
     pub order: String,
     pub issued_at: i64,
+    /// The order was reduced after it was issued (a reduction is for the
+    /// whole order, not for a line).
+    pub reduced: bool,
 }
 
-/// DATA-4: every line of every issued order (not the corrections, which
-/// are for a whole order), by year, commune and service. Public money is
-/// public: published whole, for every commune.
+/// DATA-4: every line of every issued order that a correction has not
+/// cancelled, by year, commune and service. Public money is public:
+/// published whole, for every commune.
 pub async fn contribution_lines(db: &Db) -> Result<Vec<ContributionLine>, sqlx::Error> {
+    let mut corrections: std::collections::HashMap<i64, Vec<Decimal>> = Default::default();
+    for r in sqlx::query("SELECT refers_to, amount FROM revenue_orders WHERE kind <> 'order'")
+        .fetch_all(db.pool())
+        .await?
+    {
+        corrections
+            .entry(r.try_get("refers_to")?)
+            .or_default()
+            .push(decimal(&r, "amount")?);
+    }
     let rows = sqlx::query(
-        "SELECT r.contribution_year, r.budget_year, r.number, r.issued_at, o.insee_code, o.name, \
-         l.service_code, l.service_name, l.due, l.refund, l.amount \
+        "SELECT r.id, r.amount AS order_amount, r.contribution_year, r.budget_year, r.number, r.issued_at, \
+         o.insee_code, o.name, l.service_code, l.service_name, l.due, l.refund, l.amount \
          FROM revenue_orders r JOIN organisations o ON o.id = r.commune_id \
-         JOIN revenue_order_lines l ON l.order_id = r.id WHERE r.kind = 'order' \
+         JOIN revenue_order_lines l ON l.order_id = r.id \
+         WHERE r.kind = 'order' AND o.insee_code IS NOT NULL \
          ORDER BY r.contribution_year, o.insee_code, l.position",
     )
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            let year: i64 = r.try_get("contribution_year")?;
-            let budget_year: i64 = r.try_get("budget_year")?;
-            Ok(ContributionLine {
-                year: year as i32,
-                insee_code: r
-                    .try_get::<Option<String>, _>("insee_code")?
-                    .unwrap_or_default(),
-                commune: r.try_get("name")?,
-                service_code: r.try_get("service_code")?,
-                service_name: r.try_get("service_name")?,
-                due: decimal(r, "due")?,
-                refund: decimal(r, "refund")?,
-                amount: decimal(r, "amount")?,
-                order: reference(budget_year as i32, r.try_get("number")?),
-                issued_at: r.try_get("issued_at")?,
-            })
-        })
-        .collect()
+    let mut lines = Vec::new();
+    for r in &rows {
+        let id: i64 = r.try_get("id")?;
+        let corrected = corrections.get(&id).map(Vec::as_slice).unwrap_or_default();
+        if remaining(decimal(r, "order_amount")?, corrected) <= Decimal::ZERO {
+            // Cancelled: nothing of it is due.
+            continue;
+        }
+        let year: i64 = r.try_get("contribution_year")?;
+        let budget_year: i64 = r.try_get("budget_year")?;
+        lines.push(ContributionLine {
+            year: year as i32,
+            insee_code: r.try_get("insee_code")?,
+            commune: r.try_get("name")?,
+            service_code: r.try_get("service_code")?,
+            service_name: r.try_get("service_name")?,
+            due: decimal(r, "due")?,
+            refund: decimal(r, "refund")?,
+            amount: decimal(r, "amount")?,
+            order: reference(budget_year as i32, r.try_get("number")?),
+            issued_at: r.try_get("issued_at")?,
+            reduced: !corrected.is_empty(),
+        });
+    }
+    Ok(lines)
 }
 
 /// The budget years that have orders.

@@ -237,19 +237,42 @@ async fn open_data_is_published_with_small_counts_hidden_and_harvestable_data_4(
             t.name
         );
 
-        // Contributions: every line of the demo's issued orders, whole.
-        let (status, csv, _) = get_text(&app, "/opendata/contributions-communes.csv").await;
-        assert_eq!(status, 200);
-        let mut expected = vec![
-            "annee,code_insee,commune,service,libelle_service,montant_du,remboursement,montant,titre"
-                .to_string(),
-        ];
+        // Contributions: every line of the demo's issued orders, whole; one
+        // order reduced after it was issued (flagged), one cancelled (gone:
+        // nothing of it is due).
         let orders = agreements::store::orders(&t.db, &Scope::All, 2026)
             .await
             .unwrap();
-        assert!(!orders.is_empty(), "the demo issues 2026's orders");
+        assert!(orders.len() >= 3, "the demo issues 2026's orders");
+        let (reduced, cancelled) = (orders[0].id, orders[1].id);
+        agreements::store::correct_order(
+            &t.db,
+            kernel::audit::Actor::Cli,
+            reduced,
+            Some("1.00".parse().unwrap()),
+            "Erreur de population",
+            2026,
+        )
+        .await
+        .unwrap();
+        agreements::store::correct_order(
+            &t.db,
+            kernel::audit::Actor::Cli,
+            cancelled,
+            None,
+            "Émis par erreur",
+            2026,
+        )
+        .await
+        .unwrap();
+        let (status, csv, _) = get_text(&app, "/opendata/contributions-communes.csv").await;
+        assert_eq!(status, 200);
+        let mut expected = vec![
+            "annee,code_insee,commune,service,libelle_service,montant_du,remboursement,montant,titre,titre_reduit"
+                .to_string(),
+        ];
         let mut rows = Vec::new();
-        for o in &orders {
+        for o in orders.iter().filter(|o| o.id != cancelled) {
             let (order, lines, _) = agreements::store::order(&t.db, &Scope::All, o.id)
                 .await
                 .unwrap()
@@ -264,14 +287,15 @@ async fn open_data_is_published_with_small_counts_hidden_and_harvestable_data_4(
                 rows.push((
                     order.insee_code.clone(),
                     format!(
-                        "2026,{},{name},{},{},{:.2},{:.2},{:.2},{}",
+                        "2026,{},{name},{},{},{:.2},{:.2},{:.2},{},{}",
                         order.insee_code,
                         l.service_code,
                         l.service_name,
                         l.due,
                         l.refund,
                         l.amount,
-                        order.reference()
+                        order.reference(),
+                        order.id == reduced,
                     ),
                 ));
             }
@@ -279,6 +303,7 @@ async fn open_data_is_published_with_small_counts_hidden_and_harvestable_data_4(
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         expected.extend(rows.into_iter().map(|r| r.1));
         assert_eq!(csv, expected.join("\n") + "\n", "{}", t.name);
+        assert!(csv.contains(",true\n"), "{csv}");
 
         // The catalogue (DCAT, JSON-LD), as served.
         let (status, body, headers) = get_text(&app, "/opendata/catalog.jsonld").await;

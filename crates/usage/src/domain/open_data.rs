@@ -63,7 +63,7 @@ impl Periodicity {
 #[derive(Debug)]
 pub struct Field {
     pub name: &'static str,
-    /// `string`, `integer`, `number`, `year` or `yearmonth`.
+    /// `string`, `integer`, `number`, `boolean`, `year` or `yearmonth`.
     pub kind: &'static str,
     pub title: &'static str,
     pub description: &'static str,
@@ -254,7 +254,8 @@ pub const CONTRIBUTIONS: Dataset = Dataset {
     description: "Montant de la contribution de chaque commune à chaque service numérique partagé, par année, tel \
         qu'il figure sur le titre de recette émis par la Métropole en application de la convention-cadre : montant \
         dû, remboursement éventuel (fin de convention aux torts de la Métropole) et montant du titre, en euros. Les \
-        corrections (annulation ou réduction) portent sur un titre entier et ne sont pas réparties par service.",
+        titres annulés n'y figurent pas ; une réduction porte sur un titre entier et n'est pas répartie par \
+        service (colonne titre_reduit).",
     keywords: &[
         "finances publiques",
         "contributions",
@@ -307,6 +308,15 @@ pub const CONTRIBUTIONS: Dataset = Dataset {
             description: "Référence du titre de recette (exercice-numéro).",
             required: true,
             pattern: Some("^[0-9]{4}-[0-9]{6}$"),
+        },
+        Field {
+            name: "titre_reduit",
+            kind: "boolean",
+            title: "Titre réduit",
+            description: "true quand le titre a été réduit après son émission : une réduction porte sur le titre \
+                entier, le reste dû est alors inférieur à la somme de ses lignes.",
+            required: true,
+            pattern: None,
         },
     ],
     primary_key: &["annee", "code_insee", "service"],
@@ -533,6 +543,7 @@ pub fn contribution_rows(lines: &[agreements::store::ContributionLine]) -> Vec<V
                 format!("{:.2}", l.refund),
                 format!("{:.2}", l.amount),
                 l.order.clone(),
+                l.reduced.to_string(),
             ]
         })
         .collect()
