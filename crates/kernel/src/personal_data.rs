@@ -21,6 +21,26 @@ pub struct Part {
     pub export: fn(Db, i64) -> Boxed<'static, serde_json::Value>,
     /// Erases or pseudonymises it, in the deletion's transaction.
     pub erase: for<'a> fn(&'a mut Tx, i64) -> Boxed<'a, ()>,
+    /// Told, in the transaction that records it, that the account's consent
+    /// to a service changed (ID-4: given, changed, withdrawn, expired): what
+    /// the area keeps under that consent must follow it at once.
+    pub consent_changed: for<'a> fn(&'a mut Tx, &'a ConsentChange) -> Boxed<'a, ()>,
+}
+
+/// An account's consent to a service, as it stands after a change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentChange {
+    pub account_id: i64,
+    pub client_id: String,
+    /// The subjects that service knows the account by.
+    pub subjects: Vec<String>,
+    /// What is granted now: nothing once withdrawn or expired.
+    pub granted: Vec<String>,
+}
+
+/// For the parts that keep nothing under a consent.
+pub fn ignore_consent<'a>(_: &'a mut Tx, _: &'a ConsentChange) -> Boxed<'a, ()> {
+    Box::pin(async { Ok(()) })
 }
 
 static PARTS: Mutex<Vec<Part>> = Mutex::new(Vec::new());

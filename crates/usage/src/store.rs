@@ -1,7 +1,7 @@
 //! Usage events in the database (DATA-1, DATA-2): a batch checked event by
 //! event and written in one statement; the salt of the day.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use kernel::{Backend, Db, clock, random};
@@ -151,7 +151,7 @@ pub async fn ingest(
     subjects.dedup();
     let consenting = match client {
         Some(client) if !subjects.is_empty() => consenting_of(db, client, &subjects, now).await?,
-        _ => HashSet::new(),
+        _ => HashMap::new(),
     };
     // A batch spans a day or two: each day's text is made once.
     let mut days: Vec<(Date, String)> = Vec::new();
@@ -176,7 +176,10 @@ pub async fn ingest(
                 (e.day == today)
                     .then(|| visitor::visitor(&salt, service_id, e.address, &e.user_agent))
                     .flatten(),
-                e.sub.as_deref().filter(|s| consenting.contains(*s)),
+                // Only what happened under the consent (ID-4).
+                e.sub
+                    .as_deref()
+                    .filter(|s| consenting.get(*s).is_some_and(|since| e.at_ms >= *since)),
             )
         })
         .collect();
@@ -548,15 +551,16 @@ pub async fn monthly_by_commune(
 }
 
 /// Among `subjects`, those the client `client_id` received whose person
-/// consents to statistics of their use of it (DATA-2, ID-4).
+/// consents to statistics of their use of it (DATA-2, ID-4), with the time
+/// of that consent.
 async fn consenting_of(
     db: &Db,
     client_id: &str,
     subjects: &[&str],
     now: i64,
-) -> Result<HashSet<String>, Error> {
+) -> Result<HashMap<String, i64>, Error> {
     let Some(client) = identity::oidc::clients::get(db, client_id).await? else {
-        return Ok(HashSet::new());
+        return Ok(HashMap::new());
     };
     Ok(
         identity::oidc::consents::consenting_to_usage_statistics(db, &client, subjects, now)
@@ -571,10 +575,10 @@ async fn consenting(
     service_id: i64,
     subjects: &[&str],
     now: i64,
-) -> Result<HashSet<String>, Error> {
+) -> Result<HashMap<String, i64>, Error> {
     match assistance::store::client_of_service(db, service_id).await? {
         Some(client_id) => consenting_of(db, &client_id, subjects, now).await,
-        None => Ok(HashSet::new()),
+        None => Ok(HashMap::new()),
     }
 }
 
@@ -600,7 +604,7 @@ pub async fn forget_withdrawn(db: &Db, now: i64) -> Result<u64, Error> {
         let listed: Vec<&str> = subjects.iter().map(String::as_str).collect();
         let keep = consenting(db, service_id, &listed, now).await?;
         let mut tx = db.begin().await?;
-        for subject in listed.iter().filter(|s| !keep.contains(**s)) {
+        for subject in listed.iter().filter(|s| !keep.contains_key(**s)) {
             erased += sqlx::query(
                 "UPDATE usage_events SET subject = NULL WHERE service_id = $1 AND subject = $2",
             )
@@ -668,9 +672,36 @@ fn erase(
     })
 }
 
+/// ID-4, DATA-2: when a consent no longer grants statistics of one's use
+/// (withdrawn, expired, or unticked at a later screen), the subject is
+/// erased from the events kept under it at once, in the consent's own
+/// transaction ([`forget_withdrawn`] is the daily safety net).
+fn consent_changed<'a>(
+    tx: &'a mut kernel::Tx,
+    change: &'a kernel::personal_data::ConsentChange,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'a>> {
+    Box::pin(async move {
+        if change
+            .granted
+            .iter()
+            .any(|g| g == identity::oidc::clients::USAGE_STATISTICS)
+        {
+            return Ok(());
+        }
+        for subject in &change.subjects {
+            sqlx::query("UPDATE usage_events SET subject = NULL WHERE subject = $1")
+                .bind(subject)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    })
+}
+
 /// This area's share of personal data (ID-8), registered at start.
 pub const PERSONAL_DATA: kernel::personal_data::Part = kernel::personal_data::Part {
     name: "usage_statistics",
     export: export_of,
     erase,
+    consent_changed,
 };

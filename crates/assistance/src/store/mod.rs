@@ -1410,6 +1410,7 @@ pub const PERSONAL_DATA: kernel::personal_data::Part = kernel::personal_data::Pa
     name: "help_requests",
     export: export_of,
     erase: pseudonymise,
+    consent_changed: kernel::personal_data::ignore_consent,
 };
 
 /// SAU-7: how a service uses the API: its OpenID Connect client (for

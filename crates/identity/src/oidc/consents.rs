@@ -92,16 +92,17 @@ pub async fn history(db: &Db, account_id: i64) -> Result<Vec<ConsentRecord>, sql
 
 /// DATA-2, ID-4: among `subjects` (the `sub`s a service's client `client`
 /// received), those whose person has a live consent to that client that
-/// grants [`USAGE_STATISTICS`](super::clients::USAGE_STATISTICS). A subject
-/// of another sector, of a deleted account, or never issued is not among
-/// them.
+/// grants [`USAGE_STATISTICS`](super::clients::USAGE_STATISTICS), each
+/// with the time of that consent's record (what happened before it is not
+/// covered). A subject of another sector, of a deleted account, or never
+/// issued is not among them.
 pub async fn consenting_to_usage_statistics(
     db: &Db,
     client: &Client,
     subjects: &[&str],
     now: i64,
-) -> Result<std::collections::HashSet<String>, sqlx::Error> {
-    let mut out = std::collections::HashSet::new();
+) -> Result<std::collections::HashMap<String, i64>, sqlx::Error> {
+    let mut out = std::collections::HashMap::new();
     // Well under both databases' limits on bound parameters.
     for chunk in subjects.chunks(500) {
         let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
@@ -130,7 +131,7 @@ pub async fn consenting_to_usage_statistics(
                     .iter()
                     .any(|g| g == super::clients::USAGE_STATISTICS)
             {
-                out.insert(row.try_get("sub")?);
+                out.insert(row.try_get("sub")?, consent.at);
             }
         }
     }
@@ -156,6 +157,39 @@ pub fn needs_asking(
         }
         _ => true,
     }
+}
+
+/// ID-4 across areas: tells each registered area, in `tx`, how the
+/// account's consent to `client_id` stands now, with the subjects that
+/// client's sector knows the account by (e.g. the usage statistics kept
+/// under them, DATA-2, are erased when no longer granted).
+async fn tell_areas(
+    tx: &mut kernel::Tx,
+    account_id: i64,
+    client_id: &str,
+    granted: &[String],
+) -> Result<(), sqlx::Error> {
+    let subjects = sqlx::query(
+        "SELECT s.sub FROM oidc_subjects s JOIN oidc_clients c ON c.sector = s.sector \
+         WHERE c.client_id = $1 AND s.account_id = $2",
+    )
+    .bind(client_id)
+    .bind(account_id)
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(|r| r.try_get("sub"))
+    .collect::<Result<Vec<String>, _>>()?;
+    let change = kernel::personal_data::ConsentChange {
+        account_id,
+        client_id: client_id.to_string(),
+        subjects,
+        granted: granted.to_vec(),
+    };
+    for part in kernel::personal_data::parts() {
+        (part.consent_changed)(tx, &change).await?;
+    }
+    Ok(())
 }
 
 /// Records the user's decision on the consent screen (the only way a
@@ -199,6 +233,7 @@ pub async fn record_decision(
         .with(json!({ "event": event, "granted": granted })),
     )
     .await?;
+    tell_areas(&mut tx, account_id, &client.client_id, granted).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -252,6 +287,7 @@ pub async fn revoke(
         .with(json!({ "tokens_revoked": revoked })),
     )
     .await?;
+    tell_areas(&mut tx, account_id, &client.client_id, &[]).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -302,6 +338,7 @@ pub async fn expire_due(db: &Db, now: i64) -> Result<usize, sqlx::Error> {
             .with(json!({ "account": c.account_id, "tokens_revoked": revoked })),
         )
         .await?;
+        tell_areas(&mut tx, c.account_id, &c.client_id, &[]).await?;
         tx.commit().await?;
         expired += 1;
     }

@@ -748,13 +748,18 @@ async fn events_keep_the_subject_only_under_consent_id_4_data_2() {
         let token = toodego_token(&app).await;
         let now = now_rfc3339();
         let event = |sub: &str| json!({"type": "page", "time": now, "page": "/compte", "sub": sub});
+        // An hour ago: before the consent, so not covered by it.
+        let before = (time::OffsetDateTime::now_utc() - time::Duration::hours(1))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
         let batch = json!({"events": [
             event(&people[0].1), event(&people[1].1), event("jamais-emis"), event(&people[2].1),
+            {"type": "page", "time": before, "page": "/avant", "sub": people[0].1},
         ]});
         let (status, _, answer) =
             api_json(&app, Method::POST, EVENTS, Some(&token), Some(batch)).await;
         assert_eq!(status, 200, "{answer}");
-        assert_eq!(answer["accepted"], 4, "{answer}");
+        assert_eq!(answer["accepted"], 5, "{answer}");
         let subjects = || async {
             sqlx::query("SELECT subject FROM usage_events ORDER BY id")
                 .fetch_all(t.db.pool())
@@ -768,7 +773,7 @@ async fn events_keep_the_subject_only_under_consent_id_4_data_2() {
         let (yes, gone) = (&people[0], &people[2]);
         assert_eq!(
             subjects().await,
-            [Some(yes.1.clone()), None, None, Some(gone.1.clone())],
+            [Some(yes.1.clone()), None, None, Some(gone.1.clone()), None],
             "{}",
             t.name
         );
@@ -791,12 +796,13 @@ async fn events_keep_the_subject_only_under_consent_id_4_data_2() {
         .unwrap();
         assert_eq!(
             subjects().await,
-            [Some(yes.1.clone()), None, None, None],
+            [Some(yes.1.clone()), None, None, None, None],
             "{}",
             t.name
         );
 
-        // Withdrawing the consent: the daily job erases the subject.
+        // Withdrawing the consent erases the subject at once, in the
+        // withdrawal's own transaction.
         let toodego = identity::oidc::clients::get(&t.db, id)
             .await
             .unwrap()
@@ -814,12 +820,30 @@ async fn events_keep_the_subject_only_under_consent_id_4_data_2() {
                 .unwrap()
         );
         assert_eq!(
+            subjects().await,
+            [None, None, None, None, None],
+            "{}",
+            t.name
+        );
+        // A batch checked just before the withdrawal and committed just after
+        // it: the daily job's pass erases what slipped through.
+        sqlx::query("UPDATE usage_events SET subject = $1 WHERE page = '/avant'")
+            .bind(&yes.1)
+            .execute(t.db.pool())
+            .await
+            .unwrap();
+        assert_eq!(
             usage::store::forget_withdrawn(&t.db, kernel::clock::now_ms())
                 .await
                 .unwrap(),
             1
         );
-        assert_eq!(subjects().await, [None, None, None, None], "{}", t.name);
+        assert_eq!(
+            subjects().await,
+            [None, None, None, None, None],
+            "{}",
+            t.name
+        );
         // The events themselves stay, counted like anybody's.
         app.stop().await;
     }
