@@ -619,8 +619,76 @@ pub async fn forget_withdrawn(db: &Db, now: i64) -> Result<u64, Error> {
     Ok(erased)
 }
 
+/// One event kept under a person's subject (ID-4, DATA-2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonEvent {
+    /// The service's code.
+    pub service: String,
+    pub kind: String,
+    pub at_ms: i64,
+    pub page: Option<String>,
+    pub feature: Option<String>,
+    pub commune: Option<String>,
+}
+
+/// The events kept under `subject` (on one service, or on any), newest
+/// first, at most `limit`.
+async fn events_of_subject(
+    conn: &mut sqlx::AnyConnection,
+    subject: &str,
+    service_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<PersonEvent>, sqlx::Error> {
+    sqlx::query(
+        "SELECT s.code, e.type, e.occurred_at, e.page, e.feature, e.commune FROM usage_events e \
+         JOIN services s ON s.id = e.service_id WHERE e.subject = $1 AND ($2 IS NULL OR e.service_id = $2) \
+         ORDER BY e.occurred_at DESC, e.id DESC LIMIT $3",
+    )
+    .bind(subject)
+    .bind(service_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(PersonEvent {
+            service: r.try_get("code")?,
+            kind: r.try_get("type")?,
+            at_ms: r.try_get("occurred_at")?,
+            page: r.try_get("page")?,
+            feature: r.try_get("feature")?,
+            commune: r.try_get("commune")?,
+        })
+    })
+    .collect()
+}
+
+/// At most this many events of a person are read back by their service.
+pub const PERSON_EVENTS: i64 = 1000;
+
+/// ID-4, DATA-2: what `service_id` kept of the person behind `sub` while
+/// they consent to statistics of their use of it (the purpose they agreed
+/// to), newest first; `None` without that live consent.
+pub async fn person_events(
+    db: &Db,
+    client_id: &str,
+    service_id: i64,
+    sub: &str,
+) -> Result<Option<Vec<PersonEvent>>, Error> {
+    if !consenting_of(db, client_id, &[sub], clock::now_ms())
+        .await?
+        .contains_key(sub)
+    {
+        return Ok(None);
+    }
+    let mut conn = db.pool().acquire().await?;
+    Ok(Some(
+        events_of_subject(&mut conn, sub, Some(service_id), PERSON_EVENTS).await?,
+    ))
+}
+
 /// ID-8: the events kept under the account's subjects (its consented usage
-/// statistics).
+/// statistics), newest first.
 fn export_of(
     db: Db,
     account_id: i64,
@@ -632,21 +700,14 @@ fn export_of(
         let subjects = identity::oidc::store::subjects_of(&mut conn, account_id).await?;
         let mut events = Vec::new();
         for subject in &subjects {
-            let rows = sqlx::query(
-                "SELECT s.code, e.type, e.occurred_at, e.page, e.feature, e.commune FROM usage_events e \
-                 JOIN services s ON s.id = e.service_id WHERE e.subject = $1 ORDER BY e.occurred_at, e.id",
-            )
-            .bind(subject)
-            .fetch_all(&mut *conn)
-            .await?;
-            for r in &rows {
+            for e in events_of_subject(&mut conn, subject, None, i64::MAX).await? {
                 events.push(serde_json::json!({
-                    "service": r.try_get::<String, _>("code")?,
-                    "type": r.try_get::<String, _>("type")?,
-                    "time": clock::format_ms(r.try_get("occurred_at")?),
-                    "page": r.try_get::<Option<String>, _>("page")?,
-                    "feature": r.try_get::<Option<String>, _>("feature")?,
-                    "commune": r.try_get::<Option<String>, _>("commune")?,
+                    "service": e.service,
+                    "type": e.kind,
+                    "time": clock::format_ms(e.at_ms),
+                    "page": e.page,
+                    "feature": e.feature,
+                    "commune": e.commune,
                 }));
             }
         }

@@ -778,6 +778,29 @@ async fn events_keep_the_subject_only_under_consent_id_4_data_2() {
             t.name
         );
 
+        // The service reads back what it kept under a consenting person's
+        // subject (the purpose they agreed to); nothing for the others.
+        let read = |sub: String| {
+            let token = token.clone();
+            let app = &app;
+            async move {
+                api_json(
+                    app,
+                    Method::GET,
+                    &format!("/api/v1/usage/subjects/{sub}/events"),
+                    Some(&token),
+                    None,
+                )
+                .await
+            }
+        };
+        let (status, _, kept) = read(yes.1.clone()).await;
+        assert_eq!(status, 200, "{kept}");
+        assert_eq!(kept["events"].as_array().unwrap().len(), 1, "{kept}");
+        assert_eq!(kept["events"][0]["page"], "/compte");
+        assert_eq!(read(people[1].1.clone()).await.0, 404);
+        assert_eq!(read("jamais-emis".into()).await.0, 404);
+
         // ID-8: the person's export holds their events.
         let export = identity::store::rights::export(&t.db, yes.0).await.unwrap();
         let events = export["usage_statistics"]["events"].as_array().unwrap();
@@ -825,6 +848,7 @@ async fn events_keep_the_subject_only_under_consent_id_4_data_2() {
             "{}",
             t.name
         );
+        assert_eq!(read(yes.1.clone()).await.0, 404, "withdrawn");
         // A batch checked just before the withdrawal and committed just after
         // it: the daily job's pass erases what slipped through.
         sqlx::query("UPDATE usage_events SET subject = $1 WHERE page = '/avant'")

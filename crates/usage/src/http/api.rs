@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kernel::AppState;
@@ -18,7 +18,7 @@ use crate::store::{self, MAX_BATCH};
 /// other areas', at `/api/v1/openapi.json`).
 #[derive(OpenApi)]
 #[openapi(
-    paths(ingest, super::beacon::beacon),
+    paths(ingest, person_events, super::beacon::beacon),
     components(schemas(EventDoc)),
     tags((name = "usage", description = "Usage events (DATA-1, DATA-2); the open data is under /opendata (DATA-4)"))
 )]
@@ -104,6 +104,40 @@ pub(super) fn error(status: StatusCode, code: &str, msg: Msg) -> Response {
     (status, Json(body)).into_response()
 }
 
+/// The service calling with a `client_credentials` token of its linked
+/// client: the client's id and the service's; the error to answer
+/// otherwise.
+async fn service_caller(app: &AppState, headers: &HeaderMap) -> Result<(String, i64), Response> {
+    let (_, token) = identity::oidc::token::bearer(app, headers, None).await?;
+    if token.account_id.is_some() {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            Msg::new(
+                "Cet appel est réservé au service lui-même : utilisez un jeton client_credentials.",
+                "This call is for the service itself: use a client_credentials token.",
+            ),
+        ));
+    }
+    let service = match assistance::store::service_of_client(&app.db, &token.client_id).await {
+        Ok(Some(code)) => agreements::store::service_id(&app.db, &code).await,
+        Ok(None) => Ok(None),
+        Err(e) => return Err(e.into_response()),
+    };
+    match service {
+        Ok(Some(id)) => Ok((token.client_id, id)),
+        Ok(None) => Err(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            Msg::new(
+                "Ce client n'est relié à aucun service : voyez la page « Intégration des services ».",
+                "This client is linked to no service: see the \"Services integration\" page.",
+            ),
+        )),
+        Err(e) => Err(crate::Error::from(e).into_response()),
+    }
+}
+
 #[utoipa::path(
     post, path = "/api/v1/usage/events", tag = "usage",
     request_body(content = Batch, content_type = "application/json"),
@@ -119,38 +153,9 @@ pub(super) fn error(status: StatusCode, code: &str, msg: Msg) -> Response {
 /// Checks each event, keeps the valid ones in one transaction and answers
 /// with the index and reason of each refused one (DATA-1).
 pub async fn ingest(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let token = match identity::oidc::token::bearer(&app, &headers, None).await {
-        Ok((_, token)) => token,
+    let (client_id, service_id) = match service_caller(&app, &headers).await {
+        Ok(caller) => caller,
         Err(response) => return response,
-    };
-    if token.account_id.is_some() {
-        return error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            Msg::new(
-                "Les événements d'usage viennent du service lui-même : utilisez un jeton client_credentials.",
-                "Usage events come from the service itself: use a client_credentials token.",
-            ),
-        );
-    }
-    let service = match assistance::store::service_of_client(&app.db, &token.client_id).await {
-        Ok(Some(code)) => agreements::store::service_id(&app.db, &code).await,
-        Ok(None) => Ok(None),
-        Err(e) => return e.into_response(),
-    };
-    let service_id = match service {
-        Ok(Some(id)) => id,
-        Ok(None) => {
-            return error(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                Msg::new(
-                    "Ce client n'est relié à aucun service : voyez la page « Intégration des services ».",
-                    "This client is linked to no service: see the \"Services integration\" page.",
-                ),
-            );
-        }
-        Err(e) => return crate::Error::from(e).into_response(),
     };
     let batch: Batch = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
@@ -185,7 +190,7 @@ pub async fn ingest(State(app): State<AppState>, headers: HeaderMap, body: Bytes
         &app.db,
         &super::salts(&app),
         service_id,
-        Some(&token.client_id),
+        Some(&client_id),
         batch.events,
     )
     .await
@@ -204,6 +209,74 @@ pub async fn ingest(State(app): State<AppState>, headers: HeaderMap, body: Bytes
                 .collect(),
         })
         .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// One event kept under a person's subject, as the service reads it back.
+#[derive(Serialize, ToSchema)]
+#[schema(as = UsagePersonEvent)]
+struct PersonEvent {
+    r#type: String,
+    /// RFC 3339, UTC.
+    time: String,
+    page: Option<String>,
+    feature: Option<String>,
+    commune: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = UsagePersonEvents)]
+struct PersonEvents {
+    /// Newest first, at most 1,000.
+    events: Vec<PersonEvent>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/usage/subjects/{sub}/events", tag = "usage",
+    params(("sub" = String, Path, description = "The person's subject, as the service received it")),
+    security(("service_token" = [])),
+    responses(
+        (status = 200, description = "The events kept under that subject for this service, newest first", body = PersonEvents),
+        (status = 401, description = "No token, or not a valid one"),
+        (status = 403, description = "A person's token, or a client linked to no service", body = ErrorJson),
+        (status = 404, description = "No live consent of that person to statistics of their use of this service", body = ErrorJson),
+    )
+)]
+/// ID-4, DATA-2: what the service kept of a person's use under their live
+/// consent ("statistiques d'usage à votre nom"), for the service to use in
+/// that person's favour; nothing (404) without that consent.
+pub async fn person_events(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(sub): Path<String>,
+) -> Response {
+    let (client_id, service_id) = match service_caller(&app, &headers).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    match store::person_events(&app.db, &client_id, service_id, &sub).await {
+        Ok(Some(events)) => Json(PersonEvents {
+            events: events
+                .into_iter()
+                .map(|e| PersonEvent {
+                    r#type: e.kind,
+                    time: kernel::clock::format_ms(e.at_ms),
+                    page: e.page,
+                    feature: e.feature,
+                    commune: e.commune,
+                })
+                .collect(),
+        })
+        .into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            Msg::new(
+                "Cette personne n'a pas consenti à des statistiques d'usage à son nom pour ce service.",
+                "This person has not consented to statistics of their use of this service.",
+            ),
+        ),
         Err(e) => e.into_response(),
     }
 }

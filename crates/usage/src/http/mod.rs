@@ -46,6 +46,10 @@ pub fn router() -> Router<AppState> {
             "/api/v1/usage/events",
             post(api::ingest.layer(DefaultBodyLimit::max(BODY_LIMIT))),
         )
+        .route(
+            "/api/v1/usage/subjects/{sub}/events",
+            get(api::person_events),
+        )
 }
 
 /// The node's salt of the day (DATA-2), put in the state when the node is
