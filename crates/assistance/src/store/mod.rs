@@ -1234,7 +1234,7 @@ pub struct MonthlyCell {
 /// of the middle one or two rows, as in [`median`] (window functions, so
 /// the same SQL on SQLite and PostgreSQL).
 fn median_sql(delay: &str) -> String {
-    const CELL: &str = "month, commune, service_code, category";
+    const CELL: &str = "month, commune, service_id, category";
     format!(
         "SELECT {CELL}, CAST(AVG({delay}) AS DOUBLE PRECISION) AS median FROM \
          (SELECT {CELL}, {delay}, ROW_NUMBER() OVER (PARTITION BY {CELL} ORDER BY {delay}) AS k, \
@@ -1283,23 +1283,22 @@ pub async fn monthly_cells(db: &Db, before: time::Date) -> Result<Vec<MonthlyCel
         .collect();
     let sql = format!(
         "WITH m(month, start_ms, end_ms) AS (VALUES {values}), \
-         r AS (SELECT m.month, h.requester_commune AS commune, s.code AS service_code, h.category, \
+         r AS (SELECT m.month, h.requester_commune AS commune, h.service_id, h.category, \
                h.first_answer_at - h.created_at AS first_ms, \
                COALESCE(h.resolved_at, h.closed_at) - h.created_at AS resolution_ms \
-               FROM help_requests h JOIN services s ON s.id = h.service_id \
-               JOIN m ON h.created_at >= m.start_ms AND h.created_at < m.end_ms \
+               FROM help_requests h JOIN m ON h.created_at >= m.start_ms AND h.created_at < m.end_ms \
                WHERE h.requester_commune IS NOT NULL AND h.requester_commune <> ''), \
-         c AS (SELECT month, commune, service_code, category, COUNT(*) AS requests, \
+         c AS (SELECT month, commune, service_id, category, COUNT(*) AS requests, \
                COUNT(first_ms) AS answered, COUNT(resolution_ms) AS resolved FROM r \
-               GROUP BY month, commune, service_code, category), \
+               GROUP BY month, commune, service_id, category), \
          f AS ({first}), v AS ({resolution}) \
-         SELECT c.month, c.commune, c.service_code, c.category, COALESCE(hc.label, c.category) AS label, \
+         SELECT c.month, c.commune, s.code AS service_code, c.category, COALESCE(hc.label, c.category) AS label, \
          c.requests, c.answered, c.resolved, f.median AS first_ms, v.median AS resolution_ms FROM c \
-         JOIN services s ON s.code = c.service_code \
-         LEFT JOIN help_categories hc ON hc.service_id = s.id AND hc.code = c.category \
-         LEFT JOIN f ON f.month = c.month AND f.commune = c.commune AND f.service_code = c.service_code AND f.category = c.category \
-         LEFT JOIN v ON v.month = c.month AND v.commune = c.commune AND v.service_code = c.service_code AND v.category = c.category \
-         ORDER BY c.month, c.commune, c.service_code, c.category",
+         JOIN services s ON s.id = c.service_id \
+         LEFT JOIN help_categories hc ON hc.service_id = c.service_id AND hc.code = c.category \
+         LEFT JOIN f ON f.month = c.month AND f.commune = c.commune AND f.service_id = c.service_id AND f.category = c.category \
+         LEFT JOIN v ON v.month = c.month AND v.commune = c.commune AND v.service_id = c.service_id AND v.category = c.category \
+         ORDER BY c.month, c.commune, s.code, c.category",
         values = values.join(", "),
         first = median_sql("first_ms"),
         resolution = median_sql("resolution_ms"),

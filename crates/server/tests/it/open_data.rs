@@ -109,23 +109,25 @@ async fn seed_usage(t: &testing::TestDb, last_month: Date, this_month: Date) {
     }
 }
 
-/// Help requests of last month: Lyon 3 État civil; Villeurbanne 12 État
-/// civil and 20 Voirie, of which 15 answered after 1, 2, … 15 hours (median
-/// 8) and 11 resolved after 10, 11, … 20 hours (median 15).
+/// Help requests of last month. Toodego: Lyon 3 État civil, Villeurbanne 12
+/// État civil and 20 Voirie. laclasse.com: Villeurbanne 15 "Mon compte", of
+/// which 15 answered after 1, 2, … 15 hours (median 8) and 11 resolved after
+/// 10, 11, … 20 hours (median 15).
 async fn seed_help_requests(app: &TestApp, t: &testing::TestDb, last_month: Date) {
     let start = kernel::clock::paris_midnight(last_month.replace_day(2).unwrap());
     let hour = 3_600_000_i64;
     let mut n = 0;
-    for (commune, category, count) in [
-        ("69123", "etat-civil", 3),
-        ("69266", "etat-civil", 12),
-        ("69266", "voirie", 20),
+    for (service_code, commune, category, count) in [
+        ("toodego", "69123", "etat-civil", 3),
+        ("toodego", "69266", "etat-civil", 12),
+        ("toodego", "69266", "voirie", 20),
+        ("laclasse.com", "69266", "compte", 15),
     ] {
         for i in 0..count {
             let created = assistance::store::create(
                 &t.db,
                 &assistance::store::NewRequest {
-                    service_code: "toodego",
+                    service_code,
                     category,
                     subject: "Demande",
                     message: "Une demande pour les données ouvertes.",
@@ -142,9 +144,9 @@ async fn seed_help_requests(app: &TestApp, t: &testing::TestDb, last_month: Date
             .unwrap();
             let at = start + n * 60_000;
             n += 1;
-            let voirie = category == "voirie";
-            let answered = (voirie && i < 15).then(|| at + (i + 1) * hour);
-            let resolved = (voirie && i < 11).then(|| at + (10 + i) * hour);
+            let timed = category == "compte";
+            let answered = (timed && i < 15).then(|| at + (i + 1) * hour);
+            let resolved = (timed && i < 11).then(|| at + (10 + i) * hour);
             sqlx::query(
                 "UPDATE help_requests SET created_at = $1, first_answer_at = $2, resolved_at = $3 WHERE id = $4",
             )
@@ -178,11 +180,13 @@ async fn open_data_is_published_with_small_counts_hidden_and_harvestable_data_4(
         seed_usage(&t, last_month, this_month).await;
         seed_help_requests(&app, &t, last_month).await;
 
-        // Usage: the worked example of usage::domain::open_data's tests.
-        // Events (Lyon 40/500, Villeurbanne 7/300): the 7 is hidden, and the
-        // cheapest 4-cycle that keeps it from its totals takes the three
-        // others. Visits (12, 60, 15, 30): all shown. The events without a
-        // commune and this month's are not in the dataset.
+        // Usage: the worked example of usage::domain::suppression's test
+        // data_4_a_commune_cannot_recompute_the_other_row. Events (Lyon
+        // 40/500, Villeurbanne 7/300): the 7 is hidden, and so is every other
+        // figure, totals included, or Villeurbanne (knowing its 7 and 300)
+        // or a service (knowing its column) would get the others back.
+        // Visits (12, 60, 15, 30): nothing under 11, all shown. The events
+        // without a commune and this month's are not in the dataset.
         let (status, csv, headers) = get_text(&app, "/opendata/usage-services.csv").await;
         assert_eq!(status, 200, "{}", t.name);
         assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
@@ -213,14 +217,18 @@ async fn open_data_is_published_with_small_counts_hidden_and_harvestable_data_4(
         let (_, again, _) = get_text(&app, "/opendata/usage-services.csv").await;
         assert_eq!(again, csv, "{}: served again from the node's copy", t.name);
 
-        // Help requests: Lyon's 3 are hidden; with Villeurbanne's 12 shown,
-        // the État civil total (15) would give them away. The 4-cycles
-        // through Lyon/État civil: Lyon/Voirie is 0 (never hidden, a zero
-        // protects nobody), so the cycle closes through the totals column:
-        // Villeurbanne/État civil (12) and Villeurbanne's total (32), cost 44,
-        // against the totals row's 15 + 35 = 50. Villeurbanne's 20 Voirie
-        // requests stay, with their medians (8 h, 15 h); Lyon/Voirie is a
-        // shown zero.
+        // Help requests, one table per month and service. laclasse.com's has
+        // one cell, 15, nothing under 11: shown, with its medians (8 h,
+        // 15 h). Toodego's is Lyon 3, 0 / Villeurbanne 12, 20 (État civil,
+        // Voirie): Lyon's 3 is hidden, and then everything but Lyon's Voirie
+        // zero, as worked by hand in usage::domain::suppression's test
+        // data_4_an_insider_may_recompute_what_is_only_its_own: the public's
+        // cheapest cycle hides Villeurbanne's 12 and its total; Lyon, knowing
+        // its own row, would get the 12 back from the État civil total, so
+        // that total and the grand total go; the État civil column, known to
+        // whoever reads that category's requests, with Villeurbanne's shown
+        // 20 would give Villeurbanne's total, so the 20 and the Voirie total
+        // go. Medians of a hidden count are hidden.
         let (status, csv, _) = get_text(&app, "/opendata/demandes-assistance.csv").await;
         assert_eq!(status, 200, "{}", t.name);
         assert_eq!(
@@ -228,10 +236,11 @@ async fn open_data_is_published_with_small_counts_hidden_and_harvestable_data_4(
             format!(
                 "mois,code_insee,commune,service,libelle_service,categorie,libelle_categorie,demandes,\
                  delai_median_premiere_reponse_heures,delai_median_resolution_heures\n\
+                 {m},69266,Villeurbanne,laclasse.com,laclasse.com,compte,Mon compte,15,8.0,15.0\n\
                  {m},69123,Lyon,toodego,Toodego,etat-civil,État civil,,,\n\
                  {m},69123,Lyon,toodego,Toodego,voirie,Voirie et propreté,0,,\n\
                  {m},69266,Villeurbanne,toodego,Toodego,etat-civil,État civil,,,\n\
-                 {m},69266,Villeurbanne,toodego,Toodego,voirie,Voirie et propreté,20,8.0,15.0\n"
+                 {m},69266,Villeurbanne,toodego,Toodego,voirie,Voirie et propreté,,,\n"
             ),
             "{}",
             t.name
@@ -342,7 +351,7 @@ async fn open_data_is_published_with_small_counts_hidden_and_harvestable_data_4(
             assert!(ok, "{}: {report:#}", t.name);
             let rows = |id: &str| report["datasets"][id]["csv"]["rows"].as_u64();
             assert_eq!(rows("usage-services"), Some(4), "{report:#}");
-            assert_eq!(rows("demandes-assistance"), Some(4), "{report:#}");
+            assert_eq!(rows("demandes-assistance"), Some(5), "{report:#}");
             assert_eq!(
                 rows("contributions-communes"),
                 Some(expected.len() as u64 - 1)

@@ -3,12 +3,16 @@
 //! portals harvest. Pure: figures come in, CSV text and JSON go out.
 //!
 //! Every count that leaves the platform goes through
-//! [`suppression::suppress`]. A dataset of counts is read as one table per
-//! month: the communes of that month are its rows, the services (or the
-//! services' categories) its columns, and a cell absent from the data counts
-//! zero. The row, column and grand totals of each such table are taken as
-//! known (anyone may publish them, or add the rows up), so no hidden cell can
-//! be recomputed from them. Contributions are public money: published whole.
+//! [`suppression::suppress`], one table at a time, a cell absent from the
+//! data counting zero: for usage, one table per month (communes × services);
+//! for help requests, one per month and service (communes × that service's
+//! categories). The row, column and grand totals of each table are taken as
+//! known (anyone may publish them, or add the rows up), and so is any one
+//! commune's row or service's column (the commune sees its own figures on
+//! its dashboard, the service sent its own events): no hidden cell can be
+//! recomputed from them. Totals across tables (a commune's year, a
+//! commune's requests to all services) are not protected by this layout.
+//! Contributions are public money: published whole.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -474,22 +478,25 @@ pub fn help_rows(
     communes: &BTreeMap<String, String>,
     services: &BTreeMap<String, String>,
 ) -> Vec<Vec<String>> {
-    type Key = (String, String, (String, String));
+    // One table per month and service: communes × the service's categories,
+    // so that a commune's requests to a service (a row total) are among the
+    // totals taken as known.
+    type Key = ((String, String), String, String);
     let key = |c: &assistance::store::MonthlyCell| -> Key {
         (
-            c.month.clone(),
+            (c.month.clone(), c.service_code.clone()),
             c.commune.clone(),
-            (c.service_code.clone(), c.category.clone()),
+            c.category.clone(),
         )
     };
     let by_key: BTreeMap<Key, &assistance::store::MonthlyCell> =
         cells.iter().map(|c| (key(c), c)).collect();
-    let labels: BTreeMap<(String, String), String> = cells
+    let labels: BTreeMap<(&str, &str), &str> = cells
         .iter()
         .map(|c| {
             (
-                (c.service_code.clone(), c.category.clone()),
-                c.category_label.clone(),
+                (c.service_code.as_str(), c.category.as_str()),
+                c.category_label.as_str(),
             )
         })
         .collect();
@@ -504,14 +511,14 @@ pub fn help_rows(
         .into_iter()
         .map(|(k, requests)| {
             let cell = by_key.get(&k);
-            let (month, commune, (service, category)) = k;
+            let ((month, service), commune, category) = k;
             let first = cell.map_or(String::new(), |c| {
                 median(requests.is_some(), c.answered, c.median_first_answer_hours)
             });
             let resolution = cell.map_or(String::new(), |c| {
                 median(requests.is_some(), c.resolved, c.median_resolution_hours)
             });
-            let label = labels[&(service.clone(), category.clone())].clone();
+            let label = labels[&(service.as_str(), category.as_str())].to_string();
             vec![
                 month,
                 commune.clone(),
@@ -712,13 +719,14 @@ mod tests {
     /// DATA-4, by hand. October's events, Lyon (69123) and Villeurbanne
     /// (69266) × laclasse and toodego: 40, 500 / 7, 300; totals 540, 307;
     /// 47, 800; 847. Villeurbanne/laclasse (7) is hidden; alone, it would
-    /// come back from its row's total. The 4-cycles that hide it with
-    /// figures of another row (Lyon or the totals) and another column
-    /// (toodego or the totals) cost 300+40+500 = 840, 307+40+540 = 887,
-    /// 300+47+800 = 1147 and 307+47+847 = 1201: the first is taken, so all
-    /// four events of October are hidden and the totals shown. October's
-    /// visits (12, 60, 15, 30) are all 11 or more: shown. November: Lyon
-    /// alone with 3 events and 2 visits: hidden, like its totals.
+    /// come back from its row's total. The public's cheapest 4-cycle
+    /// (300+40+500 = 840, against 887, 1147, 1201) hides the four cells;
+    /// then each insider (a commune knowing its row, a service its column)
+    /// would get the other line back from the totals, so the totals go too
+    /// (worked figure by figure in suppression's
+    /// data_4_a_commune_cannot_recompute_the_other_row): all four events of
+    /// October are empty. October's visits (12, 60, 15, 30) are all 11 or
+    /// more: shown. November: Lyon alone with 3 events and 2 visits: hidden.
     #[test]
     fn usage_rows_hide_small_counts_and_what_gives_them_away_data_4() {
         let communes = names(&[("69123", "Lyon"), ("69266", "Villeurbanne")]);
