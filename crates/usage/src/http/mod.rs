@@ -31,6 +31,9 @@ pub const PUBLIC_PAGES: &[&str] = &["/mesure-d-audience", "/opendata"];
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/mesure-d-audience", get(pages::audience))
+        // Read only: `/opendata/` is exempt from the CSRF cookie (the
+        // server's router) so that harvesters get no cookie; a form under
+        // it would need the exemption narrowed first.
         .route("/opendata", get(open_data::page))
         .route("/opendata/catalog.jsonld", get(open_data::catalog))
         .route("/opendata/{file}", get(open_data::file))
