@@ -609,6 +609,22 @@ fn french(text: &str) -> Value {
     json!({"@value": text, "@language": "fr"})
 }
 
+/// A DCAT distribution: a file at `url`, its IANA media type, its EU file
+/// type, the specification it conforms to; under the licence.
+fn distribution(url: &str, title: &str, media: &str, file_type: &str, conforms_to: &str) -> Value {
+    json!({
+        "@id": url,
+        "@type": "dcat:Distribution",
+        "dct:title": french(title),
+        "dcat:accessURL": {"@id": url},
+        "dcat:downloadURL": {"@id": url},
+        "dcat:mediaType": {"@id": format!("http://www.iana.org/assignments/media-types/{media}")},
+        "dct:format": {"@id": format!("http://publications.europa.eu/resource/authority/file-type/{file_type}")},
+        "dct:license": {"@id": LICENCE_URL},
+        "dct:conformsTo": {"@id": conforms_to},
+    })
+}
+
 /// The DCAT catalogue in JSON-LD (DCAT 2, with the properties DCAT-AP and
 /// data.gouv.fr's harvester read), every address absolute under `base_url`.
 pub fn catalog(base_url: &str, publisher: &str, entries: &[Entry]) -> Value {
@@ -635,29 +651,14 @@ pub fn catalog(base_url: &str, publisher: &str, entries: &[Entry]) -> Value {
                 "dct:modified": date(e.modified),
                 "dcat:landingPage": {"@id": page},
                 "dcat:distribution": [
-                    {
-                        "@id": csv,
-                        "@type": "dcat:Distribution",
-                        "dct:title": french(&format!("{} (CSV)", d.title)),
-                        "dcat:accessURL": {"@id": csv},
-                        "dcat:downloadURL": {"@id": csv},
-                        "dcat:mediaType": {"@id": "http://www.iana.org/assignments/media-types/text/csv"},
-                        "dct:format": {"@id": "http://publications.europa.eu/resource/authority/file-type/CSV"},
-                        "dct:license": licence,
-                        "dct:conformsTo": {"@id": schema},
-                        "dct:modified": date(e.modified),
-                    },
-                    {
-                        "@id": schema,
-                        "@type": "dcat:Distribution",
-                        "dct:title": french(&format!("{} (schéma Table Schema)", d.title)),
-                        "dcat:accessURL": {"@id": schema},
-                        "dcat:downloadURL": {"@id": schema},
-                        "dcat:mediaType": {"@id": "http://www.iana.org/assignments/media-types/application/json"},
-                        "dct:format": {"@id": "http://publications.europa.eu/resource/authority/file-type/JSON"},
-                        "dct:license": licence,
-                        "dct:conformsTo": {"@id": "https://specs.frictionlessdata.io/table-schema/"},
-                    },
+                    distribution(&csv, &format!("{} (CSV)", d.title), "text/csv", "CSV", &schema),
+                    distribution(
+                        &schema,
+                        &format!("{} (schéma Table Schema)", d.title),
+                        "application/json",
+                        "JSON",
+                        "https://specs.frictionlessdata.io/table-schema/",
+                    ),
                 ],
             });
             if let Some(c) = e.coverage {
