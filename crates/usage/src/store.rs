@@ -715,6 +715,18 @@ fn export_of(
     })
 }
 
+/// Erases `subjects` from the events kept under them (the events stay,
+/// counted like anybody's).
+async fn forget_subjects(tx: &mut kernel::Tx, subjects: &[String]) -> Result<(), sqlx::Error> {
+    for subject in subjects {
+        sqlx::query("UPDATE usage_events SET subject = NULL WHERE subject = $1")
+            .bind(subject)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// ID-8: the account's deletion erases its subjects from the events (the
 /// events stay, counted like anybody's).
 fn erase(
@@ -723,13 +735,7 @@ fn erase(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + '_>> {
     Box::pin(async move {
         let subjects = identity::oidc::store::subjects_of(tx, account_id).await?;
-        for subject in &subjects {
-            sqlx::query("UPDATE usage_events SET subject = NULL WHERE subject = $1")
-                .bind(subject)
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
+        forget_subjects(tx, &subjects).await
     })
 }
 
@@ -749,13 +755,7 @@ fn consent_changed<'a>(
         {
             return Ok(());
         }
-        for subject in &change.subjects {
-            sqlx::query("UPDATE usage_events SET subject = NULL WHERE subject = $1")
-                .bind(subject)
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
+        forget_subjects(tx, &change.subjects).await
     })
 }
 

@@ -273,8 +273,10 @@ pub async fn person_events(
             StatusCode::NOT_FOUND,
             "not_found",
             Msg::new(
-                "Cette personne n'a pas consenti à des statistiques d'usage à son nom pour ce service.",
-                "This person has not consented to statistics of their use of this service.",
+                "Cette personne n'a pas consenti à des statistiques d'usage à son nom pour ce service : \
+                 demandez-le-lui à la connexion (scope usage_statistics) ; ses événements sont comptés sans son nom.",
+                "This person has not consented to statistics of their use of this service: ask them at sign-in \
+                 (scope usage_statistics); their events are counted without their name.",
             ),
         ),
         Err(e) => e.into_response(),
